@@ -502,9 +502,8 @@ static void touch(struct ctk_encoder *enc, struct ngram *m, int64_t r)
  *   tanh:    dz = dh * (1 - h^2)
  *   dense:   dW += dz^T p, db += sum_s dz, dp = dz W
  *   bag:     dE[x_k] += scale_s dp_s for every kept occurrence k of sequence s
- * The rows of dE written are added to params[0].touched (a set: the list
- * grows until the caller empties it, with the gradients, by setting
- * ntouched to 0 -- ctk_encoder_zero_grads does).
+ * params[0].touched lists the rows of dE this backward wrote, each once
+ * (the optimizer gathers them after every backward: ctk_optim_collect).
  */
 static void ngram_backward(struct ctk_encoder *enc, const float *dout)
 {
@@ -531,13 +530,12 @@ static void ngram_backward(struct ctk_encoder *enc, const float *dout)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)S, (int)D, (int)D, 1.0f, dh, (int)D,
                     m->dense_w, (int)D, 0.0f, dp, (int)D);
     }
+    /* touched lists the rows of this backward only (encoder.h) */
     struct ctk_param *pe = &enc->params[0];
-    if (pe->ntouched == 0) {
-        /* a new set: bump the epoch (on wrap, clear the stamps) */
-        if (++m->epoch == 0) {
-            memset(m->stamp, 0, (size_t)m->cfg.buckets * sizeof *m->stamp);
-            m->epoch = 1;
-        }
+    pe->ntouched = 0;
+    if (++m->epoch == 0) {  /* on wrap, clear the stamps */
+        memset(m->stamp, 0, (size_t)m->cfg.buckets * sizeof *m->stamp);
+        m->epoch = 1;
     }
     for (int64_t s = 0; s < S; s++) {
         float sc = m->scale[s];
