@@ -22,7 +22,6 @@
 #include "err.h"
 #include "fsutil.h"
 #include "json.h"
-#include "model.h"
 #include "ngram.h"
 #include "stream.h"
 #include "textio.h"
@@ -212,33 +211,6 @@ static void parse_options(int argc, char **argv, struct opts *o)
     o->nfiles = argc - optind;
 }
 
-/* The model's identity for stream metadata: model.h's NAME@hash when the
- * folder has weights, else the folder's name. */
-static char *model_identity(const char *dir)
-{
-    struct ctk_model m;
-    struct ctk_err e;
-    char *id = NULL;
-    if (ctk_model_open(&m, dir, 0, &e) == 0) {
-        id = xstrdup(m.identity);
-        ctk_model_close(&m);
-        return id;
-    }
-    char *real = realpath(dir, NULL);
-    const char *p = real ? real : dir;
-    size_t n = strlen(p);
-    while (n > 1 && p[n - 1] == '/')
-        n--;
-    size_t k = n;
-    while (k > 0 && p[k - 1] != '/')
-        k--;
-    id = xmalloc(n - k + 1);
-    memcpy(id, p + k, n - k);
-    id[n - k] = 0;
-    free(real);
-    return id;
-}
-
 /* config.json says "model_type": "ctk-ngram"? */
 static int is_ngram_folder(const char *dir)
 {
@@ -271,7 +243,7 @@ static void open_toker(const struct opts *o, struct toker *tk)
         if (!enc)
             ctk_die_err(&e);
         tk->identity = xstrdup(enc->identity);
-        ctk_encoder_free(enc);
+        enc->ops->free(enc);
         tk->max_length = o->max_length >= 0 ? o->max_length : tk->ncfg.max_features;
         if (tk->max_length == 0 || tk->max_length > tk->ncfg.max_features)
             tk->max_length = tk->ncfg.max_features;
@@ -285,7 +257,7 @@ static void open_toker(const struct opts *o, struct toker *tk)
     }
     if (ctk_tokenizer_load(&tk->tok, o->model, &e) < 0)
         ctk_die_err(&e);
-    tk->identity = model_identity(o->model);
+    tk->identity = ctk_tokenizer_identity(o->model);
     tk->max_length = o->max_length >= 0 ? o->max_length : tk->tok.max_length;
     if (tk->max_length > 0 && o->special &&
         tk->max_length < ctk_tokenizer_added(&tk->tok, o->pair[0] != NULL) + 1)
