@@ -20,6 +20,7 @@
 #include "yamlout.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
