@@ -241,7 +241,7 @@ static void dominance(const struct ctk_diag_space *s, struct ctk_diag_verdict *o
     double r = (double)s->cls[big].size / (double)s->cls[small].size;
     if (r < CTK_DIAG_DOMINANCE_RATIO) return;
     add(out, n, max, CTK_SYM_DOMINANCE,
-        "'%s' has %lld rows (%.1f%%), '%s' %lld (%.1f%%): %.1f:1 >= %.0f:1",
+        "class '%s' has %lld rows (%.1f%%), class '%s' %lld (%.1f%%), ratio %.1f:1 >= %.0f:1",
         lab(s, big), (long long)s->cls[big].size, 100.0 * (double)s->cls[big].size / (double)tot,
         lab(s, small), (long long)s->cls[small].size, 100.0 * (double)s->cls[small].size / (double)tot,
         r, CTK_DIAG_DOMINANCE_RATIO);
@@ -256,7 +256,7 @@ static void pair_balance(const struct ctk_diag_space *s, struct ctk_diag_verdict
         double r = (double)s->neg / (double)s->pos;
         if (r >= CTK_DIAG_PAIR_RATIO || 1 / r >= CTK_DIAG_PAIR_RATIO)
             add(out, n, max, CTK_SYM_PAIR_IMBALANCE,
-                "%lld negative pairs to %lld positive: %.1f:1 (>= %.0f:1 either way)", (long long)s->neg,
+                "%lld negative pairs to %lld positive, ratio %.1f:1 (>= %.0f:1 either way)", (long long)s->neg,
                 (long long)s->pos, r >= 1 ? r : 1 / r, CTK_DIAG_PAIR_RATIO);
     }
     if (s->npclass >= 2) {
@@ -270,7 +270,7 @@ static void pair_balance(const struct ctk_diag_space *s, struct ctk_diag_verdict
             (s->ppos[fewest] == 0 ||
              (double)s->ppos[most] / (double)s->ppos[fewest] >= CTK_DIAG_PAIR_CLASS_RATIO))
             add(out, n, max, CTK_SYM_PAIR_IMBALANCE,
-                "positive pairs per class: '%s' %lld, '%s' %lld (>= %.0f:1)", s->plabels[most],
+                "positive pairs per class, '%s' %lld, '%s' %lld (>= %.0f:1)", s->plabels[most],
                 (long long)s->ppos[most], s->plabels[fewest], (long long)s->ppos[fewest],
                 CTK_DIAG_PAIR_CLASS_RATIO);
     }

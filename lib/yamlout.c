@@ -20,9 +20,12 @@ static int needs_quotes(const char *s)
     if (!*s) return 1;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (!strcasecmp(s, words[i])) return 1;
-    char *end;
-    strtod(s, &end);
-    if (end != s && *end == 0) return 1;
+    /* numbers (not "nan"/"inf", which strtod takes but YAML reads as strings) */
+    if (strchr("0123456789+-.", *s)) {
+        char *end;
+        strtod(s, &end);
+        if (end != s && *end == 0) return 1;
+    }
     return 0;
 }
 
@@ -100,7 +103,7 @@ int ctk_yaml_write(FILE *f, const json_t *v, struct ctk_err *e)
     if (!yaml_emitter_initialize(&em)) return ctk_err_set(e, "cannot initialise the YAML emitter");
     yaml_emitter_set_output_file(&em, f);
     yaml_emitter_set_unicode(&em, 1);
-    yaml_emitter_set_width(&em, 100);
+    yaml_emitter_set_width(&em, -1); /* no folding: one line per string */
     yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
     ok = yaml_emitter_emit(&em, &ev);
     if (ok) {
