@@ -249,6 +249,9 @@ static void save_model(struct ctk_encoder *enc, const char *out)
     snprintf(old, n + 16, "%s.old-XXXXXX", dest);
     if (!mkdtemp(tmp))
         ctk_die("%s: cannot create a folder beside it: %s", dest, strerror(errno));
+    mode_t mask = umask(0);
+    umask(mask);
+    chmod(tmp, 0777 & ~mask); /* mkdtemp made it 0700 */
     if (enc->ops->save(enc, tmp, &e) < 0) {
         nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         ctk_die_err(&e);

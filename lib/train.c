@@ -1004,6 +1004,35 @@ static double train_step(struct run *r, const struct ctk_train_data *d, struct p
     return loss;
 }
 
+/*
+ * Resuming at step: drop the log lines of steps after it (the killed run
+ * may have logged steps the checkpoint does not hold), so that the log reads
+ * as one run's.
+ */
+static int truncate_log(const char *path, int64_t step, struct ctk_err *e)
+{
+    size_t len;
+    if (access(path, F_OK) != 0)
+        return 0;
+    char *text = ctk_read_file(path, &len, e);
+    if (!text)
+        return -1;
+    size_t keep = 0;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        char *end;
+        long long s = strtoll(line, &end, 10);
+        if (end != line && s > step)
+            break;
+        keep += n;
+        line += n;
+    }
+    int rc = ctk_write_file_atomic(path, text, keep, e);
+    free(text);
+    return rc;
+}
+
 /* Test hook: CTK_TRAIN_KILL_AFTER=N ends the process with SIGKILL after step N. */
 static int64_t kill_after(void)
 {
@@ -1063,14 +1092,17 @@ int ctk_train_run(struct ctk_encoder *enc, const struct ctk_train_data *d,
     if (o->resume) {
         char *latest = ctk_train_latest(o->checkpoint_dir);
         if (latest) {
-            char *slash = strrchr(latest, '/');
-            strcpy(slash + 1, "state.safetensors");
-            step = load_state(&run, latest, e);
+            *strrchr(latest, '/') = 0; /* DIR/step-N */
+            char *state = ctk_path_join(latest, "state.safetensors");
+            step = load_state(&run, state, e);
+            free(state);
             free(latest);
             if (step < 0)
                 goto out;
         }
     }
+    if (o->log_path && step > 0 && truncate_log(o->log_path, step, e) < 0)
+        goto out;
     if (o->log_path) {
         log = fopen(o->log_path, step > 0 ? "a" : "w");
         if (!log) {
