@@ -191,3 +191,21 @@ symptoms() {
     run bash -c "ctk-diag -q '$TMP/h.ctk' > /dev/full"
     [ "$status" -eq 1 ]
 }
+
+@test "the report's figures equal numpy/scipy/scikit-learn's on the committed fixture" {
+    fx="$SRC/tests/golden/diag/random.txt"
+    gen fixture "$fx" > "$TMP/f.ctk"
+    run ctk-diag -q -f yaml -k 5 "$TMP/f.ctk"
+    [ "$status" -eq 0 ]
+    printf '%s\n' "$output" > "$TMP/f.yaml"
+    # report key = fixture key; |got - want| <= 1e-6 + 1e-6 |want|
+    for kv in mean_cosine=mean_cos total_variance=total_variance top1_share=top1 \
+              effective_rank=erank uniformity=uniformity label_alignment=label_alignment \
+              silhouette=silhouette knn_accuracy=knn_acc; do
+        got=$(awk -v k="${kv%%=*}:" '/^metrics:/ { m = 1; next } /^[^ ]/ { m = 0 } m && $1 == k { print $2 }' "$TMP/f.yaml")
+        want=$(awk -v k="${kv#*=}" '$1 == k { print $3 }' "$fx")
+        awk -v g="$got" -v w="$want" -v k="${kv%%=*}" 'BEGIN {
+            d = g - w; if (d < 0) d = -d; a = w < 0 ? -w : w
+            if (g == "" || d > 1e-6 + 1e-6 * a) { print k ": got " g " want " w; exit 1 } }'
+    done
+}
