@@ -828,16 +828,29 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
     return enc;
 }
 
-int ctk_bert_set_pooling(struct ctk_encoder *enc, enum ctk_pool_mode mode, int normalize,
+int ctk_bert_set_pooling(struct ctk_encoder *enc, const char *mode, struct ctk_err *e)
+{
+    if (!ctk_is_bert(enc)) return ctk_err_set(e, "not a BERT encoder");
+    static const enum ctk_pool_mode ok[] = {CTK_POOL_MEAN, CTK_POOL_CLS, CTK_POOL_MAX,
+                                            CTK_POOL_MEAN_SQRT_LEN};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (strcmp(mode, ctk_pool_mode_name(ok[i])) == 0) {
+            ((struct bert *)enc->impl)->pool = ok[i];
+            return 0;
+        }
+    return ctk_err_set(e, "pooling mode \"%s\" is not supported (mean, cls, max, "
+                       "mean_sqrt_len_tokens are)", mode);
+}
+
+int ctk_bert_set_dropout(struct ctk_encoder *enc, double hidden, double attention,
                          struct ctk_err *e)
 {
     if (!ctk_is_bert(enc)) return ctk_err_set(e, "not a BERT encoder");
-    if (mode != CTK_POOL_MEAN && mode != CTK_POOL_CLS && mode != CTK_POOL_MAX &&
-        mode != CTK_POOL_MEAN_SQRT_LEN)
-        return ctk_err_set(e, "pooling mode %s is not supported", ctk_pool_mode_name(mode));
+    if (!(hidden >= 0 && hidden < 1) || !(attention >= 0 && attention < 1))
+        return ctk_err_set(e, "dropout rates must be in [0, 1), not %g and %g", hidden, attention);
     struct bert *b = enc->impl;
-    b->pool = mode;
-    enc->normalize = normalize;
+    b->cfg.hidden_p = (float)hidden;
+    b->cfg.att_p = (float)attention;
     return 0;
 }
 

@@ -25,16 +25,23 @@
 
 #include "encoder.h"
 #include "err.h"
-#include "model.h"
 
 /* Open the folder dir (already known to say model_type "bert"). */
 struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *e);
 
 /*
- * Choose the pooling and whether to normalise, overriding the folder's
- * modules (tests, --normalize). mode: mean, cls, max or mean_sqrt_len.
+ * Choose the pooling, overriding the folder's 1_Pooling (tests): mode "mean",
+ * "cls", "max" or "mean_sqrt_len_tokens". Whether to normalise is
+ * enc->normalize, read at every forward.
  */
-int ctk_bert_set_pooling(struct ctk_encoder *enc, enum ctk_pool_mode mode, int normalize,
+int ctk_bert_set_pooling(struct ctk_encoder *enc, const char *mode, struct ctk_err *e);
+
+/*
+ * Dropout rates in training, overriding config.json's hidden_dropout_prob
+ * and attention_probs_dropout_prob (0, 0: deterministic training steps, as
+ * gradient checks need).
+ */
+int ctk_bert_set_dropout(struct ctk_encoder *enc, double hidden, double attention,
                          struct ctk_err *e);
 
 /*

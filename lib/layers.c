@@ -25,6 +25,8 @@
 #ifdef CTK_LAYERS_DOUBLE
 #define GEMM cblas_dgemm
 #define HOT
+#define sqrtf sqrt
+#define fabsf fabs
 #else
 #define GEMM cblas_sgemm
 #pragma GCC optimize("O3")

@@ -109,7 +109,7 @@ class Bert(torch.nn.Module):
         self.p = torch.nn.ParameterDict()
         for k, v in w.items():
             if v.dtype.kind == "f" and not k.startswith("pooler."):
-                self.p[k.replace(".", "/")] = torch.nn.Parameter(torch.tensor(v.astype(np.float64)))
+                self.p[k.replace(".", "/")] = torch.nn.Parameter(torch.tensor(v.astype(np.float64)).to(DT))
 
     def w(self, name):
         return self.p[name.replace(".", "/")]
@@ -242,7 +242,7 @@ def cmd_grad(a):
         e = torch.nn.functional.normalize(e, p=2, dim=1)
     rng = np.random.default_rng(a.seed + 1)
     wl = rng.standard_normal(e.shape).astype(np.float32)
-    loss = (e * torch.tensor(wl.astype(np.float64))).sum()
+    loss = (e * torch.tensor(wl).to(DT)).sum()
     loss.backward()
     out = inputs_tensors(ids, types)
     out["w"] = wl
@@ -283,7 +283,13 @@ def main():
     g.add_argument("--rows", type=int, default=0)
     g.add_argument("--pooling", choices=["mean", "cls", "max", "mean_sqrt_len"])
     g.add_argument("--normalize", type=int, choices=[0, 1])
+    for p in (f, g):
+        p.add_argument("--float32", action="store_true",
+                       help="compute in float32, as Hugging Face does (to measure its own error)")
     a = ap.parse_args()
+    if a.float32:
+        global DT
+        DT = torch.float32
     torch.manual_seed(0)
     {"forward": cmd_forward, "grad": cmd_grad}[a.cmd](a)
 
