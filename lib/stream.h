@@ -85,6 +85,7 @@ struct ctk_col {
     int64_t *offsets; /* ragged/string: rows+1 entries; NULL for dense */
     size_t data_cap;  /* bytes allocated (reuse across chunks) */
     size_t off_cap;   /* entries allocated */
+    int64_t n;        /* ragged/string: rows appended so far by ctk_col_append */
 };
 
 /* A chunk: rows of every column of the schema, in schema order. */
@@ -116,6 +117,12 @@ int ctk_meta_find(const struct ctk_stream_meta *m, const char *name);
 /* Append a column (dies if the schema is full or the name exists); returns its index. */
 int ctk_meta_add_col(struct ctk_stream_meta *m, const char *name, enum ctk_col_kind kind,
                      enum ctk_dtype dtype, int64_t width);
+/*
+ * 0 when name can name a column, else -1 with e saying why: 1..63 bytes of
+ * UTF-8, no control character, no ',' (column lists use it), not ending in
+ * ".offsets" and not "__metadata__" (tensor names of the record).
+ */
+int ctk_col_name_check(const char *name, struct ctk_err *e);
 /* Remove a column by index. */
 void ctk_meta_drop_col(struct ctk_stream_meta *m, int idx);
 void ctk_meta_set_model(struct ctk_stream_meta *m, const char *model);
