@@ -702,10 +702,12 @@ static int bert_save(struct ctk_encoder *enc, const char *dir, struct ctk_err *e
     struct bert *b = enc->impl;
     int n = enc->nparams + (b->pooler ? 2 : 0);
     struct ctk_st_wtensor *t = xcalloc((size_t)n, sizeof *t);
+    enum ctk_dtype f32;
+    ctk_dtype_parse("F32", &f32);
     for (int i = 0; i < enc->nparams; i++) {
         const struct ctk_param *q = &enc->params[i];
         t[i].name = q->name;
-        t[i].dtype = CTK_DT_F32;
+        t[i].dtype = f32;
         t[i].ndim = q->ndim;
         for (int d = 0; d < q->ndim; d++) t[i].shape[d] = q->shape[d];
         t[i].data = q->w;
@@ -713,9 +715,9 @@ static int bert_save(struct ctk_encoder *enc, const char *dir, struct ctk_err *e
     }
     if (b->pooler) {
         int64_t C = b->cfg.C;
-        t[n - 2] = (struct ctk_st_wtensor){"pooler.dense.weight", CTK_DT_F32, 2, {C, C},
+        t[n - 2] = (struct ctk_st_wtensor){"pooler.dense.weight", f32, 2, {C, C},
                                            b->pooler, 1};
-        t[n - 1] = (struct ctk_st_wtensor){"pooler.dense.bias", CTK_DT_F32, 1, {C},
+        t[n - 1] = (struct ctk_st_wtensor){"pooler.dense.bias", f32, 1, {C},
                                            b->pooler + C * C, 1};
     }
     int rc = ctk_model_save(&b->model, dir, t, (size_t)n, NULL, e);
@@ -852,6 +854,11 @@ int ctk_bert_set_dropout(struct ctk_encoder *enc, double hidden, double attentio
     b->cfg.hidden_p = (float)hidden;
     b->cfg.att_p = (float)attention;
     return 0;
+}
+
+int64_t ctk_bert_positions(const struct ctk_encoder *enc)
+{
+    return ((const struct bert *)enc->impl)->cfg.P;
 }
 
 const float *ctk_bert_last_hidden(const struct ctk_encoder *enc, int64_t *N, int64_t *C)

@@ -56,6 +56,9 @@ const float *ctk_bert_last_hidden(const struct ctk_encoder *enc, int64_t *N, int
  */
 void ctk_bert_alloc_grads(struct ctk_encoder *enc);
 
+/* Tokens a sequence may have: config.json's max_position_embeddings. */
+int64_t ctk_bert_positions(const struct ctk_encoder *enc);
+
 /* An encoder of kind "bert"? */
 int ctk_is_bert(const struct ctk_encoder *enc);
 

@@ -14,10 +14,7 @@
 #include "encoder.h"
 #include "fsutil.h"
 #include "json.h"
-#if __has_include("ngram.h")
-#include "ngram.h" /* the built-in hashed n-gram encoder (ctk_ngram_open) */
-#define HAVE_NGRAM 1
-#endif
+#include "ngram.h" /* the built-in hashed n-gram encoder */
 
 struct kind {
     const char *model_type;
@@ -27,9 +24,7 @@ struct kind {
 /* Every kind of encoder ctk runs, by config.json's model_type. */
 static const struct kind kinds[] = {
     {"bert", ctk_bert_open},
-#ifdef HAVE_NGRAM
     {"ctk-ngram", ctk_ngram_open},
-#endif
 };
 
 /* model_type of dir/config.json (or dir/0_Transformer/config.json), into buf. */
@@ -63,14 +58,7 @@ static int model_type_of(const char *dir, char *buf, size_t size, struct ctk_err
 
 struct ctk_encoder *ctk_encoder_open(const char *dir, int threads, struct ctk_err *e)
 {
-    if (!dir) {
-#ifdef HAVE_NGRAM
-        return ctk_ngram_open(NULL, threads, e);
-#else
-        ctk_err_set(e, "no model folder given and this build has no built-in encoder: use -m DIR");
-        return NULL;
-#endif
-    }
+    if (!dir) return ctk_ngram_open(NULL, threads, e);
     char mt[64];
     if (model_type_of(dir, mt, sizeof mt, e) < 0) return NULL;
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
