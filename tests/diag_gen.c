@@ -13,6 +13,7 @@
  *   nan        healthy, with a NaN in every 50th row
  *   pairs      text1.emb, text2.emb, score: 1 positive to 10 negatives
  *   pairs-ok   the same, 1 to 1
+ *   pairs-fn   1 to 1, a third of the negatives near-copies (false negatives)
  *   sts-good   text1.emb, text2.emb, score in [0,5]; text2 is text1 plus noise
  *              shrinking as the score grows (high Spearman)
  *   sts-bad    the same with noise unrelated to the score (low Spearman)
@@ -118,7 +119,10 @@ static void pair_stream(struct gen *g)
                 for (int k = 0; k < g->d; k++) y[k] = x[k] + ctk_rng_normal_f32(&g->rng, 0, 0.3f);
                 sc[i] = 1;
             } else {
-                row(g, y, -1, 0, 1);
+                if (!strcmp(g->name, "pairs-fn") && (r0 + i) % 6 == 1)
+                    for (int k = 0; k < g->d; k++) y[k] = x[k] + ctk_rng_normal_f32(&g->rng, 0, 0.3f);
+                else
+                    row(g, y, -1, 0, 1);
                 sc[i] = 0;
             }
         }
@@ -181,7 +185,7 @@ static void fixture_stream(struct gen *g, const char *path)
 int main(int argc, char **argv)
 {
     static const char *const known[] = {"healthy", "collapse", "cone", "overlap", "dominant", "nan",
-                                        "pairs", "pairs-ok", "sts-good", "sts-bad", "random"};
+                                        "pairs", "pairs-ok", "pairs-fn", "sts-good", "sts-bad", "random"};
     struct gen g = {0};
     struct ctk_err e;
     ctk_init("diag-gen", argc, argv);

@@ -64,6 +64,15 @@ symptoms() {
     [[ "$output" == *"positive_pairs: 275"* ]]
 }
 
+@test "negatives as similar as the positives are named as false negatives" {
+    gen healthy > "$TMP/h.ctk"
+    gen pairs-fn 600 > "$TMP/p.ctk"
+    run ctk-diag -q -f yaml --pairs "$TMP/p.ctk" "$TMP/h.ctk"
+    [ "$(symptoms)" = "false-negatives " ]
+    [[ "$output" == *"60 of 300 negative pairs (20.0%, >= 10%) are at least as similar as the mean positive pair"* ]]
+    [[ "$output" == *"fix: audit pairs; mine true hard negatives"* ]]
+}
+
 @test "NaN rows are counted, left out and named" {
     gen nan > "$TMP/n.ctk"
     run ctk-diag -q -f yaml "$TMP/n.ctk"
