@@ -197,7 +197,7 @@ static void make_old_layout(const char *dir, float *emb)
     put(dir, "README.md", "tiny\n");
     for (int i = 0; i < 80; i++) emb[i] = (float)i / 64.0f - 0.5f;
     struct ctk_st_wtensor t[] = {
-        {.name = "bert.embeddings.word_embeddings.weight", .dtype = CTK_DT_F16, .ndim = 2,
+        {.name = "bert.embeddings.word_embeddings.weight", .dtype = CTK_F16, .ndim = 2,
          .shape = {10, 8}, .data = emb, .from_f32 = 1},
     };
     char *w = ctk_path_join(dir, "0_Transformer/model.safetensors");
@@ -250,7 +250,7 @@ static void test_old_layout_and_save(void)
     /* Save with new weights: everything else copied, stale weights dropped. */
     float neu[80];
     for (int i = 0; i < 80; i++) neu[i] = (float)i;
-    struct ctk_st_wtensor t = {.name = "embeddings.word_embeddings.weight", .dtype = CTK_DT_F32,
+    struct ctk_st_wtensor t = {.name = "embeddings.word_embeddings.weight", .dtype = CTK_F32,
                                .ndim = 2, .shape = {10, 8}, .data = neu, .from_f32 = 1};
     char *dst = ctk_path_join(tmpdir, "saved/tiny");
     CHECK(ctk_model_save(&m, dst, &t, 1, NULL, &e) == 0, "save: %s", e.msg);
