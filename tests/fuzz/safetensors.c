@@ -47,8 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (t->nelem <= (1u << 20)) {
             float *f = malloc((t->nelem ? t->nelem : 1) * sizeof *f);
             int rc = ctk_st_read_f32(&st, t, f, t->nelem, &e);
-            int is_float = t->dtype == CTK_DT_F32 || t->dtype == CTK_DT_F16 ||
-                           t->dtype == CTK_DT_BF16 || t->dtype == CTK_DT_F64;
+            int is_float = t->dtype == CTK_F32 || t->dtype == CTK_F16 ||
+                           t->dtype == CTK_BF16 || t->dtype == CTK_F64;
             if ((rc == 0) != is_float) abort();
             free(f);
         }
