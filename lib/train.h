@@ -102,6 +102,22 @@ int ctk_train_data_read(struct ctk_train_data *d, struct ctk_stream *s, enum ctk
 void ctk_train_data_free(struct ctk_train_data *d);
 
 /*
+ * The batches of a run: epoch after epoch, row indices batch after batch.
+ * ctk_train_plan_epoch() appends epoch ep's batches for batch size B as
+ * described under BATCHES above; start from a zeroed plan.
+ */
+struct ctk_train_plan {
+    int64_t nbatches;
+    int64_t *start;  /* (nbatches+1) batch b is rows[start[b] .. start[b+1]) */
+    int64_t *rows;   /* row indices */
+    int64_t *epoch;  /* (nbatches) epoch of each batch, from 0 */
+    int64_t nrows, cap, capb;
+};
+void ctk_train_plan_epoch(struct ctk_train_plan *p, const struct ctk_train_data *d, int64_t B,
+                          uint64_t seed, int64_t ep);
+void ctk_train_plan_free(struct ctk_train_plan *p);
+
+/*
  * The model folder of the latest checkpoint in dir, in a new string, or
  * NULL when dir holds none.
  */

@@ -7,6 +7,8 @@
  *                          checks loading, refusals, saving and the XXH64
  *                          identity hash (expected values from the xxHash
  *                          library itself: tests/ref/xxh64.py).
+ *   test_model --load DIR  loads a model folder and prints what was read
+ *                          (tests/bats/init-model.bats checks it).
  *   test_model --canon F   prints JSON file F in a canonical form that
  *                          tests/ref/json_canon.py also prints from Python's
  *                          json module; tests/bats/weights.bats compares them.
@@ -438,6 +440,27 @@ int main(int argc, char **argv)
         canon(v);
         putchar('\n');
         json_decref(v);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "--load") == 0) {
+        struct ctk_model m;
+        struct ctk_err e;
+        enum ctk_pool_mode mode;
+        if (ctk_model_open(&m, argv[2], 0, &e) < 0 || ctk_model_pool_mode(&m, &mode, &e) < 0) {
+            fprintf(stderr, "%s\n", e.msg);
+            return 1;
+        }
+        struct ctk_model_config *c = &m.cfg;
+        printf("%s vocab=%lld hidden=%lld layers=%lld heads=%lld intermediate=%lld "
+               "positions=%lld types=%lld pad=%lld eps=%g pooling=%s normalize=%d "
+               "max_seq_length=%lld tensors=%zu\n%s\n",
+               c->model_type, (long long)c->vocab_size, (long long)c->hidden_size,
+               (long long)c->num_hidden_layers, (long long)c->num_attention_heads,
+               (long long)c->intermediate_size, (long long)c->max_position_embeddings,
+               (long long)c->type_vocab_size, (long long)c->pad_token_id, c->layer_norm_eps,
+               ctk_pool_mode_name(mode), m.normalize, (long long)m.max_seq_length,
+               m.st.ntensors, m.identity);
+        ctk_model_close(&m);
         return 0;
     }
     const char *src = argc > 1 ? argv[1] : getenv("CTK_SRCDIR");
