@@ -614,11 +614,11 @@ static int ngram_save(struct ctk_encoder *enc, const char *dir, struct ctk_err *
         memcpy(vals + i * D, m->emb + rows[i] * D, (size_t)D * sizeof *vals);
 
     struct ctk_st_wtensor t[4] = {
-        {.name = "embeddings.rows", .dtype = CTK_DT_I64, .ndim = 1, .shape = {k},
+        {.name = "embeddings.rows", .dtype = CTK_I64, .ndim = 1, .shape = {k},
          .data = rows ? (const void *)rows : (const void *)vals},
-        {.name = "embeddings.values", .dtype = CTK_DT_F32, .ndim = 2, .shape = {k, D}, .data = vals},
-        {.name = "dense.weight", .dtype = CTK_DT_F32, .ndim = 2, .shape = {D, D}, .data = m->dense_w},
-        {.name = "dense.bias", .dtype = CTK_DT_F32, .ndim = 1, .shape = {D}, .data = m->dense_b},
+        {.name = "embeddings.values", .dtype = CTK_F32, .ndim = 2, .shape = {k, D}, .data = vals},
+        {.name = "dense.weight", .dtype = CTK_F32, .ndim = 2, .shape = {D, D}, .data = m->dense_w},
+        {.name = "dense.bias", .dtype = CTK_F32, .ndim = 1, .shape = {D}, .data = m->dense_b},
     };
     static const char *const meta[] = {"format", "pt", NULL};
     char *path = ctk_path_join(dir, "model.safetensors");
@@ -738,7 +738,7 @@ static int load_weights(struct ngram *m, const char *path, struct ctk_err *e)
         ctk_err_set(e, "%s: tensors embeddings.rows and embeddings.values are missing", path);
         goto out;
     }
-    if (tr->dtype != CTK_DT_I64 || tr->ndim != 1 || tv->dtype != CTK_DT_F32 || tv->ndim != 2 ||
+    if (tr->dtype != CTK_I64 || tr->ndim != 1 || tv->dtype != CTK_F32 || tv->ndim != 2 ||
         tv->shape[0] != tr->shape[0] || tv->shape[1] != D) {
         ctk_err_set(e, "%s: embeddings.rows must be I64 [k] and embeddings.values F32 [k, %lld]", path,
                     (long long)D);
@@ -760,7 +760,7 @@ static int load_weights(struct ngram *m, const char *path, struct ctk_err *e)
     if (m->cfg.dense) {
         const struct ctk_st_tensor *w = ctk_st_find(&f, "dense.weight");
         const struct ctk_st_tensor *b = ctk_st_find(&f, "dense.bias");
-        if (!w || !b || w->dtype != CTK_DT_F32 || b->dtype != CTK_DT_F32 || w->ndim != 2 ||
+        if (!w || !b || w->dtype != CTK_F32 || b->dtype != CTK_F32 || w->ndim != 2 ||
             w->shape[0] != D || w->shape[1] != D || b->ndim != 1 || b->shape[0] != D) {
             ctk_err_set(e, "%s: dense.weight F32 [%lld, %lld] and dense.bias F32 [%lld] are required "
                         "(config.json says dense)", path, (long long)D, (long long)D, (long long)D);

@@ -7,6 +7,8 @@
  *                          checks loading, refusals, saving and the XXH64
  *                          identity hash (expected values from the xxHash
  *                          library itself: tests/ref/xxh64.py).
+ *   test_model --load DIR  loads a model folder and prints what was read
+ *                          (tests/bats/init-model.bats checks it).
  *   test_model --canon F   prints JSON file F in a canonical form that
  *                          tests/ref/json_canon.py also prints from Python's
  *                          json module; tests/bats/weights.bats compares them.
@@ -195,7 +197,7 @@ static void make_old_layout(const char *dir, float *emb)
     put(dir, "README.md", "tiny\n");
     for (int i = 0; i < 80; i++) emb[i] = (float)i / 64.0f - 0.5f;
     struct ctk_st_wtensor t[] = {
-        {.name = "bert.embeddings.word_embeddings.weight", .dtype = CTK_DT_F16, .ndim = 2,
+        {.name = "bert.embeddings.word_embeddings.weight", .dtype = CTK_F16, .ndim = 2,
          .shape = {10, 8}, .data = emb, .from_f32 = 1},
     };
     char *w = ctk_path_join(dir, "0_Transformer/model.safetensors");
@@ -248,7 +250,7 @@ static void test_old_layout_and_save(void)
     /* Save with new weights: everything else copied, stale weights dropped. */
     float neu[80];
     for (int i = 0; i < 80; i++) neu[i] = (float)i;
-    struct ctk_st_wtensor t = {.name = "embeddings.word_embeddings.weight", .dtype = CTK_DT_F32,
+    struct ctk_st_wtensor t = {.name = "embeddings.word_embeddings.weight", .dtype = CTK_F32,
                                .ndim = 2, .shape = {10, 8}, .data = neu, .from_f32 = 1};
     char *dst = ctk_path_join(tmpdir, "saved/tiny");
     CHECK(ctk_model_save(&m, dst, &t, 1, NULL, &e) == 0, "save: %s", e.msg);
@@ -438,6 +440,27 @@ int main(int argc, char **argv)
         canon(v);
         putchar('\n');
         json_decref(v);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "--load") == 0) {
+        struct ctk_model m;
+        struct ctk_err e;
+        enum ctk_pool_mode mode;
+        if (ctk_model_open(&m, argv[2], 0, &e) < 0 || ctk_model_pool_mode(&m, &mode, &e) < 0) {
+            fprintf(stderr, "%s\n", e.msg);
+            return 1;
+        }
+        struct ctk_model_config *c = &m.cfg;
+        printf("%s vocab=%lld hidden=%lld layers=%lld heads=%lld intermediate=%lld "
+               "positions=%lld types=%lld pad=%lld eps=%g pooling=%s normalize=%d "
+               "max_seq_length=%lld tensors=%zu\n%s\n",
+               c->model_type, (long long)c->vocab_size, (long long)c->hidden_size,
+               (long long)c->num_hidden_layers, (long long)c->num_attention_heads,
+               (long long)c->intermediate_size, (long long)c->max_position_embeddings,
+               (long long)c->type_vocab_size, (long long)c->pad_token_id, c->layer_norm_eps,
+               ctk_pool_mode_name(mode), m.normalize, (long long)m.max_seq_length,
+               m.st.ntensors, m.identity);
+        ctk_model_close(&m);
         return 0;
     }
     const char *src = argc > 1 ? argv[1] : getenv("CTK_SRCDIR");
