@@ -14,13 +14,18 @@ load setup
 
 # model PRESET DIR: a model folder with dropout off (the reference has none).
 model() {
-    ctk-init-model -q --preset "$1" --seed 1 -o "$2"
+    ctk-init-model -q --preset "$1" --seed 1 --vocab "$SRC/share/ctk/bert-base-uncased-vocab.txt" -o "$2"
     sed -i 's/"attention_probs_dropout_prob": [0-9.]*/"attention_probs_dropout_prob": 0.0/;
             s/"hidden_dropout_prob": [0-9.]*/"hidden_dropout_prob": 0.0/' "$2/config.json"
     grep -q '"hidden_dropout_prob": 0.0' "$2/config.json"
 }
 
-# compare GOLDEN LOG MODEL: every step's loss and every tensor's norm within 1e-4.
+# compare GOLDEN LOG MODEL: every step's loss and every tensor's norm within
+# 1e-4 relative. Norms also pass within 1e-5 absolute: the attention key
+# biases have a zero gradient in exact arithmetic (softmax ignores a shift
+# shared by all keys), so float rounding is all their gradient holds, and
+# AdamW turns that noise into steps of about lr: they move off 0 by ~1e-6
+# where float64 PyTorch leaves them at ~1e-16.
 compare() {
     paste <(grep '^loss' "$1") <(tail -n +2 "$2") | awk -F'\t' '
         { d = $3 - $6; if (d < 0) d = -d; r = d / ($3 > 1e-12 ? $3 : 1e-12); if (r > m) m = r
@@ -30,7 +35,7 @@ compare() {
     awk -F'\t' 'NR == FNR { n[$1] = $2; next }
         $1 == "norm" { if (!($2 in n)) { print "no tensor " $2; bad = 1; next }
                        d = n[$2] - $3; if (d < 0) d = -d; r = d / $3; if (r > m) m = r; k++
-                       if (r > 1e-4) { print $2 ": torch " $3 ", ctk " n[$2]; bad = 1 } }
+                       if (r > 1e-4 && d > 1e-5) { print $2 ": torch " $3 ", ctk " n[$2]; bad = 1 } }
         END { printf "norms of %d tensors: max rel err %.2e\n", k, m; exit bad || k == 0 }' \
         "$TMP/norms" "$1"
 }
@@ -59,7 +64,7 @@ compare() {
 }
 
 @test "BERT with dropout: kill -9, --resume, the same model.safetensors" {
-    ctk-init-model -q --preset tiny --seed 1 -o "$TMP/tiny"
+    ctk-init-model -q --preset tiny --seed 1 --vocab "$SRC/share/ctk/bert-base-uncased-vocab.txt" -o "$TMP/tiny"
     ctk-cat -f jsonl -t stream "$DATA/train/bert-triplets.jsonl" > "$TMP/data.ctk"
     args="-j 1 -m $TMP/tiny --steps 10 --batch-size 3 --lr 1e-3 --cache-batch 4"
     ctk-train-mnrl -q $args -o "$TMP/full" "$TMP/data.ctk"
@@ -69,6 +74,7 @@ compare() {
     [ "$(cat "$TMP/part.ckpt/latest")" = "step-4" ]
     ctk-train-mnrl -q $args -o "$TMP/part" --checkpoint-every 4 --resume "$TMP/data.ctk"
     cmp "$TMP/full/model.safetensors" "$TMP/part/model.safetensors"
+    [ "$(ls "$TMP/part.ckpt")" = "$(printf 'latest\nstep-8')" ]
     # and the fine-tuned folder is a model folder like the one it came from
     cmp "$TMP/tiny/config.json" "$TMP/part/config.json"
     [ -f "$TMP/part/vocab.txt" ] && [ -f "$TMP/part/modules.json" ]
