@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
-#include <cblas.h>
 
+#include "blas.h"
 #include "err.h"
 #include "knn.h"
 
@@ -53,12 +53,13 @@ static float *gen(int64_t n, int64_t d, uint64_t seed)
 int main(int argc, char **argv)
 {
     ctk_init("knn_bench", argc, argv);
+    ctk_blas_init(argc, argv);
     int64_t nq = argc > 1 ? atoll(argv[1]) : 10000;
     int64_t nx = argc > 2 ? atoll(argv[2]) : 100000;
     int64_t d = argc > 3 ? atoll(argv[3]) : 384;
     int k = argc > 4 ? atoi(argv[4]) : 10;
     int threads = ctk_threads(0);
-    openblas_set_num_threads(threads);
+    ctk_blas_set_threads(threads);
     float *X = gen(nx, d, 1), *Q = gen(nq, d, 2);
     int64_t *idx = xmallocarray((size_t)(nq * k), sizeof *idx);
     float *sc = xmallocarray((size_t)(nq * k), sizeof *sc);
