@@ -34,9 +34,9 @@ compare() {
     "$CTK_BUILDDIR/tests/unit/st_norms" "$3/model.safetensors" > "$TMP/norms"
     awk -F'\t' 'NR == FNR { n[$1] = $2; next }
         $1 == "norm" { if (!($2 in n)) { print "no tensor " $2; bad = 1; next }
-                       d = n[$2] - $3; if (d < 0) d = -d; r = d / $3; if (r > m) m = r; k++
+                       d = n[$2] - $3; if (d < 0) d = -d; r = d / $3; if (d > 1e-5 && r > m) m = r; k++
                        if (r > 1e-4 && d > 1e-5) { print $2 ": torch " $3 ", ctk " n[$2]; bad = 1 } }
-        END { printf "norms of %d tensors: max rel err %.2e\n", k, m; exit bad || k == 0 }' \
+        END { printf "norms of %d tensors: max rel err %.2e (beyond 1e-5 absolute)\n", k, m; exit bad || k == 0 }' \
         "$TMP/norms" "$1"
 }
 
