@@ -181,7 +181,7 @@ static void encode_column(struct ctk_encoder *enc, const struct opts *o, struct 
         for (int64_t r = 0; r <= rows; r++)
             if (toff[r] != off[r])
                 ctk_die("%s: chunk %lld, row %lld: '%s' and '%s' differ in length", o->input,
-                        (long long)chunkno, (long long)r, om->cols[j->ids].name,
+                        (long long)chunkno + 1, (long long)r + 1, om->cols[j->ids].name,
                         om->cols[j->types].name);
     }
     int64_t limit = ctk_is_bert(enc) ? ctk_bert_positions(enc) : INT64_MAX;
@@ -189,7 +189,7 @@ static void encode_column(struct ctk_encoder *enc, const struct opts *o, struct 
         if (off[r + 1] - off[r] > limit)
             ctk_die("%s: chunk %lld, row %lld: %lld tokens in '%s', more than the model's %lld "
                     "positions: tokenize with ctk-tok -m DIR --max-length %lld",
-                    o->input, (long long)chunkno, (long long)r, (long long)(off[r + 1] - off[r]),
+                    o->input, (long long)chunkno + 1, (long long)r + 1, (long long)(off[r + 1] - off[r]),
                     om->cols[j->ids].name, (long long)limit, (long long)limit);
 
     if ((size_t)rows + 1 > w->cap_rows) {
@@ -227,7 +227,7 @@ static void encode_column(struct ctk_encoder *enc, const struct opts *o, struct 
         struct ctk_tokens t = {n, w->ids, types ? w->types : NULL, w->offs};
         struct ctk_err e;
         if (enc->ops->forward(enc, &t, w->emb, 0, 0, &e) < 0)
-            ctk_die("%s: chunk %lld, column '%s': %s", o->input, (long long)chunkno,
+            ctk_die("%s: chunk %lld, column '%s': %s", o->input, (long long)chunkno + 1,
                     om->cols[j->ids].name, e.msg);
         for (int64_t k = 0; k < n; k++)
             memcpy(out + w->order[b0 + k] * D, w->emb + k * D, (size_t)D * sizeof *out);
@@ -282,7 +282,8 @@ int main(int argc, char **argv)
     om.dim = enc->dim;
     om.normalized = enc->normalize;
     ctk_meta_add_history(&om, ctk_cmdline());
-    if (ctk_stream_open_write(&out, stdout, "stdout", &om, &e) < 0) ctk_die_err(&e);
+    /* the output starts once the first chunk is encoded: an error there leaves stdout empty */
+    int started = 0;
 
     struct ctk_chunk c = {0};
     struct work w = {0};
@@ -297,12 +298,15 @@ int main(int argc, char **argv)
             encode_column(enc, &o, &c, &om, &jobs[k], chunkno, &w);
         }
         c.ncols = om.ncols;
+        if (!started && ctk_stream_open_write(&out, stdout, "stdout", &om, &e) < 0) ctk_die_err(&e);
+        started = 1;
         if (ctk_chunk_write(&out, &c, &e) < 0) ctk_die_err(&e);
         total += c.rows;
         chunkno++;
         ctk_progress("%lld rows", (long long)total);
     }
     if (rc < 0) ctk_die_err(&e);
+    if (!started && ctk_stream_open_write(&out, stdout, "stdout", &om, &e) < 0) ctk_die_err(&e);
     ctk_progress_done();
     if (ctk_stream_close(&out, &e) < 0) ctk_die_err(&e);
     ctk_stream_close(&in, &e);

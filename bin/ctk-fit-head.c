@@ -10,12 +10,12 @@
  */
 #include "config.h"
 
-#include <cblas.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "err.h"
 #include "head.h"
 #include "logreg.h"
@@ -221,8 +221,9 @@ int main(int argc, char **argv)
     struct ctk_err e;
 
     ctk_init("ctk-fit-head", argc, argv);
+    ctk_blas_init(argc, argv);
     parse_options(argc, argv, &o);
-    openblas_set_num_threads(ctk_threads(o.threads));
+    ctk_blas_set_threads(ctk_threads(o.threads));
     const char *what = strcmp(o.input, "-") ? o.input : "stdin";
     if (ctk_labeled_read(&L, o.input, o.emb_col, o.label_col, &e))
         ctk_die_err(&e);

@@ -20,7 +20,8 @@ values carry no rounding of their own.
   bert_ref.py grad MODEL OUT.safetensors [--lengths ...] [--rows K]
       inputs, a fixed random w (S, D), the loss sum(w * emb) on the model's own
       pooling (and Normalize), and the gradient of every parameter; with
-      --rows K only K sampled rows of each tensor (their indices are stored)
+      --rows K only K sampled rows of each 2-D tensor, --elems E only E elements of
+      each 1-D one (their indices are stored as grad.NAME.rows)
 
 Run with Debian's python3 (torch, numpy): /usr/bin/python3 tests/ref/bert_ref.py ...
 """
@@ -251,14 +252,18 @@ def cmd_grad(a):
     for k, p in model.p.items():
         name = k.replace("/", ".")
         g = p.grad.numpy()
-        if a.rows and g.ndim == 2 and g.shape[0] > a.rows:
-            r = np.random.default_rng(zlib.crc32(name.encode()))
+        r = np.random.default_rng(zlib.crc32(name.encode()))
+        if a.rows and g.ndim == 2 and g.shape[0] > a.sample_above:
             pick = set(r.choice(g.shape[0], a.rows, replace=False).tolist())
             if name == "embeddings.word_embeddings.weight":
-                pick |= set(int(x) for x in out["ids"][:a.rows])  # touched rows too
+                pick |= set(int(x) for x in out["ids"][:a.rows])  # rows the batch touched
             if name == "embeddings.position_embeddings.weight":
                 pick |= {0, 1, max(lengths) - 1}
             rows = np.array(sorted(pick), np.int64)
+            out["grad." + name + ".rows"] = rows
+            out["grad." + name] = g[rows].astype(np.float32)
+        elif a.elems and g.ndim == 1 and g.shape[0] > a.elems:
+            rows = np.array(sorted(r.choice(g.shape[0], a.elems, replace=False).tolist()), np.int64)
             out["grad." + name + ".rows"] = rows
             out["grad." + name] = g[rows].astype(np.float32)
         else:
@@ -280,7 +285,12 @@ def main():
     g.add_argument("out")
     g.add_argument("--lengths", default="1,3,8,20,37")
     g.add_argument("--seed", type=int, default=2)
-    g.add_argument("--rows", type=int, default=0)
+    g.add_argument("--rows", type=int, default=0,
+                   help="keep only this many sampled rows of each 2-D gradient...")
+    g.add_argument("--sample-above", type=int, default=0,
+                   help="...of more than this many rows")
+    g.add_argument("--elems", type=int, default=0,
+                   help="keep only this many sampled elements of each 1-D gradient")
     g.add_argument("--pooling", choices=["mean", "cls", "max", "mean_sqrt_len"])
     g.add_argument("--normalize", type=int, choices=[0, 1])
     for p in (f, g):

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bert.h"
+#include "blas.h"
 #include "encoder.h"
 #include "fsutil.h"
 #include "safetensors.h"
@@ -136,7 +137,7 @@ static const char *mode_names[] = {"mean", "cls", "max", "mean_sqrt_len_tokens"}
 
 static void forward_checks(const char *preset, const char *dtype)
 {
-    char dir[4096], path[4096], what[256];
+    char dir[4096], path[4096], what[512];
     make_model(preset, dtype, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/tests/golden/bert/%s.%s.safetensors", srcdir, preset, dtype);
     struct batch b;
@@ -185,7 +186,7 @@ static void forward_checks(const char *preset, const char *dtype)
 
 static void invariance_checks(const char *preset)
 {
-    char dir[4096], path[4096], what[256];
+    char dir[4096], path[4096], what[512];
     make_model(preset, "f32", dir, sizeof dir);
     snprintf(path, sizeof path, "%s/tests/golden/bert/%s.f32.safetensors", srcdir, preset);
     struct batch b;
@@ -219,11 +220,11 @@ static void invariance_checks(const char *preset)
 
 /* --- backward against the reference ----------------------------------------- */
 
-static void grad_checks(const char *preset)
+static void grad_checks(const char *preset, const char *file)
 {
-    char dir[4096], path[4096], what[256];
+    char dir[4096], path[4096], what[512];
     make_model(preset, "f32", dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/tests/golden/bert/%s.grad.safetensors", srcdir, preset);
+    snprintf(path, sizeof path, "%s/tests/golden/bert/%s.safetensors", srcdir, file);
     struct batch b;
     load_batch(&b, path);
     struct ctk_encoder *enc = open_enc(dir, 2);
@@ -240,6 +241,7 @@ static void grad_checks(const char *preset)
     if (enc->ops->forward(enc, &b.t, emb, 1, 123, &e) < 0) die(e.msg);
     double loss = 0;
     for (int64_t i = 0; i < S * D; i++) loss += (double)emb[i] * w[i];
+    printf("%s (pooling %s, normalize %s):\n", file, pool, norm);
     snprintf(what, sizeof what, "%s: loss sum(w*emb), relative diff", preset);
     check(what, fabs(loss - loss_ref[0]) / fabs(loss_ref[0]), 1e-5);
     enc->ops->backward(enc, w);
@@ -357,9 +359,30 @@ int main(int argc, char **argv)
         forward_checks(presets[p], "f32");
         forward_checks(presets[p], "f16");
         invariance_checks(presets[p]);
-        grad_checks(presets[p]);
+        char file[64];
+        snprintf(file, sizeof file, "%s.grad", presets[p]);
+        grad_checks(presets[p], file);
     }
+    grad_checks("tiny", "tiny.grad-max");
     dropout_and_save_checks();
+    /* OpenBLAS kernel choice (blas.h): generic fallbacks are replaced, good kernels kept */
+    struct { const char *core; int avx512, avx2; const char *want; } bc[] = {
+        {"Prescott", 1, 1, "SkylakeX"}, {"Prescott", 0, 1, "Haswell"}, {"Core2", 0, 1, "Haswell"},
+        {"Nehalem", 1, 1, "SkylakeX"}, {"Sandybridge", 0, 1, "Haswell"}, {"Prescott", 0, 0, NULL},
+        {"Haswell", 0, 1, NULL}, {"Haswell", 1, 1, "SkylakeX"}, {"SkylakeX", 1, 1, NULL},
+        {"Cooperlake", 1, 1, NULL}, {"Zen", 0, 1, NULL}, {"SapphireRapids", 1, 1, NULL}};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof bc / sizeof *bc; i++) {
+        const char *got = ctk_blas_better_core(bc[i].core, bc[i].avx512, bc[i].avx2);
+        if (!(got == bc[i].want || (got && bc[i].want && strcmp(got, bc[i].want) == 0))) {
+            printf("    %s (avx512f %d, avx2 %d): got %s, want %s\n", bc[i].core, bc[i].avx512,
+                   bc[i].avx2, got ? got : "none", bc[i].want ? bc[i].want : "none");
+            bad++;
+        }
+    }
+    check("OpenBLAS kernel choice: wrong answers", bad, 0);
+    printf("    (this machine: OpenBLAS runs its %s kernels)\n", ctk_blas_corename());
+
     char tiny[4096];
     make_model("tiny", "f32", tiny, sizeof tiny);
     refusal(tiny, "hidden_act", "\"relu\"");
