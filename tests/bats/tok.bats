@@ -55,6 +55,20 @@ unpack() {
     [[ "$output" == *"max_length: 256"* ]]
 }
 
+@test "the default length: config.json's positions without a sentence-transformers config; 0_Transformer layout" {
+    unpack bert-base-cased
+    printf '{"model_type": "bert", "max_position_embeddings": 512}\n' > "$M/config.json"
+    run pipeline "printf 'Hello\n' | ctk-tok -m '$M' | ctk-cat --info"
+    [[ "$output" == *"max_length: 512"* ]]
+    mkdir -p "$TMP/old/0_Transformer"
+    cp "$M"/* "$TMP/old/0_Transformer/"
+    printf '{"max_seq_length": 128}\n' > "$TMP/old/0_Transformer/sentence_bert_config.json"
+    run pipeline "printf 'Hello\n' | ctk-tok -m '$TMP/old' | ctk-cat --info"
+    [[ "$output" == *"max_length: 128"* ]]
+    run pipeline "printf 'Hello\n' | ctk-tok -m '$TMP/old' | ctk-cat"
+    [ "$output" = "101 8667 102" ]
+}
+
 @test "--no-special-tokens" {
     unpack bert-base-uncased
     run pipeline "printf 'Hello, world!\n' | ctk-tok -m '$M' --no-special-tokens | ctk-cat"
