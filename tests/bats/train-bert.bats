@@ -34,9 +34,9 @@ compare() {
     "$CTK_BUILDDIR/tests/unit/st_norms" "$3/model.safetensors" > "$TMP/norms"
     awk -F'\t' 'NR == FNR { n[$1] = $2; next }
         $1 == "norm" { if (!($2 in n)) { print "no tensor " $2; bad = 1; next }
-                       d = n[$2] - $3; if (d < 0) d = -d; r = d / $3; if (d > 1e-5 && r > m) m = r; k++
+                       d = n[$2] - $3; if (d < 0) d = -d; r = d / $3; if ($3 > 1e-3 && r > m) m = r; k++
                        if (r > 1e-4 && d > 1e-5) { print $2 ": torch " $3 ", ctk " n[$2]; bad = 1 } }
-        END { printf "norms of %d tensors: max rel err %.2e (beyond 1e-5 absolute)\n", k, m; exit bad || k == 0 }' \
+        END { printf "norms of %d tensors: max rel err %.2e (of norms above 1e-3)\n", k, m; exit bad || k == 0 }' \
         "$TMP/norms" "$1"
 }
 
@@ -51,6 +51,16 @@ compare() {
         echo "$loss: $output"
         [ "$status" -eq 0 ]
     done
+}
+
+@test "tiny BERT, GradCache (--cache-batch 5): the same 20 steps as PyTorch's whole batch" {
+    model tiny "$TMP/tiny"
+    ctk-cat -f jsonl -t stream "$DATA/train/bert-triplets.jsonl" > "$TMP/data.ctk"
+    ctk-train-mnrl -q -j 1 -m "$TMP/tiny" -o "$TMP/out" --steps 20 --batch-size 8 --lr 2e-4 \
+        --warmup-steps 2 --cache-batch 5 --log "$TMP/log" "$TMP/data.ctk"
+    run compare "$SRC/tests/golden/train/tiny-mnrl.tsv" "$TMP/log" "$TMP/out"
+    echo "$output"
+    [ "$status" -eq 0 ]
 }
 
 @test "minilm-l6 shape, 20 steps of MNRL with a hard negative: as PyTorch" {
