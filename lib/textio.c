@@ -651,6 +651,33 @@ static int open_text_src(struct ctk_stream *s, struct ctk_src *src, const struct
     return 0;
 }
 
+/*
+ * A stream when the input starts with the magic bytes, else text. Input
+ * that nearly starts with them (a stream cut inside its first 8 bytes, or
+ * one whose first bytes were damaged) is an error, not text: no TSV file
+ * begins with byte 0x89 and most of "CTK\r\n\x1a\n".
+ */
+static int open_any(struct ctk_stream *s, struct ctk_src *src, const struct ctk_text_opts *o,
+                    struct ctk_err *e)
+{
+    ssize_t k = ctk_src_peek(src, 8, e);
+    if (k < 0) {
+        ctk_src_close(src);
+        return -1;
+    }
+    const unsigned char *p = src->buf + src->pos;
+    if (k == 8 && memcmp(p, CTK_STREAM_MAGIC, 8) == 0) return ctk_stream_open_src(s, src, e);
+    int same = 0;
+    for (ssize_t i = 0; i < k; i++) same += p[i] == (unsigned char)CTK_STREAM_MAGIC[i];
+    if ((k > 0 && k < 8 && same == k) || (k == 8 && same >= 5)) {
+        ctk_err_set(e, "%s: %s (byte 0): the stream's magic bytes are %s", src->name,
+                    "the header record", k < 8 ? "cut short: the stream was truncated" : "damaged: corrupt stream");
+        ctk_src_close(src);
+        return -1;
+    }
+    return open_text_src(s, src, o, e);
+}
+
 int ctk_text_open(struct ctk_stream *s, const char *const *paths, int n,
                   const struct ctk_text_opts *o, struct ctk_err *e)
 {
@@ -670,14 +697,7 @@ int ctk_input_open(struct ctk_stream *s, const char *const *paths, int n,
         ctk_src_close(&src);
         return -1;
     }
-    ssize_t k = ctk_src_peek(&src, 8, e);
-    if (k < 0) {
-        ctk_src_close(&src);
-        return -1;
-    }
-    if (k == 8 && memcmp(src.buf + src.pos, CTK_STREAM_MAGIC, 8) == 0)
-        return ctk_stream_open_src(s, &src, e);
-    return open_text_src(s, &src, o, e);
+    return open_any(s, &src, o, e);
 }
 
 int ctk_input_open1(struct ctk_stream *s, const char *path, const struct ctk_text_opts *o,
@@ -691,14 +711,7 @@ int ctk_input_open1(struct ctk_stream *s, const char *path, const struct ctk_tex
         ctk_src_close(&src);
         return -1;
     }
-    ssize_t k = ctk_src_peek(&src, 8, e);
-    if (k < 0) {
-        ctk_src_close(&src);
-        return -1;
-    }
-    if (k == 8 && memcmp(src.buf + src.pos, CTK_STREAM_MAGIC, 8) == 0)
-        return ctk_stream_open_src(s, &src, e);
-    return open_text_src(s, &src, o, e);
+    return open_any(s, &src, o, e);
 }
 
 int ctk_input_is_stream(const struct ctk_stream *s)
