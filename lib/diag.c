@@ -11,6 +11,7 @@
  */
 #include "config.h"
 #include "diag.h"
+#include "rng.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -25,41 +26,6 @@ extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
 
 #define ACC_BLOCK 1024
 #define GRAM_BLOCK 256
-
-/* --- random numbers: xoshiro256** seeded by splitmix64 -------------------- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t xoshiro_next(uint64_t s[4])
-{
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
-
-static void xoshiro_seed(uint64_t s[4], uint64_t seed)
-{
-    for (int i = 0; i < 4; i++) s[i] = splitmix64(&seed);
-}
-
-/* Uniform integer in [0, n): Lemire's multiply-shift (bias at most n / 2^64). */
-static uint64_t uniform_below(uint64_t s[4], uint64_t n)
-{
-    return (uint64_t)(((unsigned __int128)xoshiro_next(s) * n) >> 64);
-}
 
 /* --- one pass over every row ------------------------------------------------ */
 
@@ -316,9 +282,7 @@ void ctk_diag_reservoir_init(struct ctk_diag_reservoir *r, int d, int64_t cap, u
     memset(r, 0, sizeof *r);
     r->d = d;
     r->cap = cap;
-    r->x = xmallocarray((size_t)cap, (size_t)d * sizeof(float));
-    r->y = xmallocarray((size_t)cap, sizeof(int32_t));
-    xoshiro_seed(r->s, seed);
+    ctk_rng_seed(&r->rng, seed);
 }
 
 void ctk_diag_reservoir_free(struct ctk_diag_reservoir *r)
@@ -332,10 +296,16 @@ void ctk_diag_reservoir_add(struct ctk_diag_reservoir *r, const float *x, int32_
 {
     int64_t slot;
     r->seen++;
-    if (r->n < r->cap)
+    if (r->n < r->cap) {
+        if (r->n == r->alloc) { /* grow as rows come, up to cap */
+            r->alloc = r->alloc ? 2 * r->alloc : 1024;
+            if (r->alloc > r->cap) r->alloc = r->cap;
+            r->x = xreallocarray(r->x, (size_t)r->alloc, (size_t)r->d * sizeof(float));
+            r->y = xreallocarray(r->y, (size_t)r->alloc, sizeof(int32_t));
+        }
         slot = r->n++;
-    else {
-        slot = (int64_t)uniform_below(r->s, (uint64_t)r->seen);
+    } else {
+        slot = (int64_t)ctk_rng_below(&r->rng, (uint64_t)r->seen);
         if (slot >= r->cap) return;
     }
     memcpy(r->x + (size_t)slot * r->d, x, (size_t)r->d * sizeof(float));

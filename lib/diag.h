@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "rng.h"
 
 /* --- one pass over every row ----------------------------------------------- */
 
@@ -110,15 +111,16 @@ double ctk_diag_effective_rank(const double *eig, int d);
 
 /* --- a uniform sample of rows ------------------------------------------------ */
 
-/* Algorithm R (Vitter 1985) with a seeded xoshiro256** generator. */
+/* Algorithm R (Vitter 1985) with the project's seeded generator (rng.h). */
 struct ctk_diag_reservoir {
     int d;
     int64_t cap;   /* rows kept at most */
     int64_t n;     /* rows kept */
     int64_t seen;  /* rows offered */
-    float *x;      /* (cap, D) */
-    int32_t *y;    /* (cap) */
-    uint64_t s[4];
+    float *x;      /* (n, D), grown up to (cap, D) */
+    int32_t *y;    /* (n) */
+    int64_t alloc; /* rows allocated */
+    struct ctk_rng rng;
 };
 void ctk_diag_reservoir_init(struct ctk_diag_reservoir *r, int d, int64_t cap, uint64_t seed);
 void ctk_diag_reservoir_free(struct ctk_diag_reservoir *r);

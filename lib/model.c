@@ -181,7 +181,7 @@ static int get_pos(const json_t *o, const char *key, int64_t dflt, int64_t max, 
                    const char *path, struct ctk_err *e)
 {
     if (ctk_json_get_int(o, key, dflt, out, path, e) < 0) return -1;
-    if (*out == -1)
+    if (*out == INT64_MIN)
         return ctk_err_set(e, "%s: \"%s\" is missing", path, key);
     if (*out < 1 || *out > max)
         return ctk_err_set(e, "%s: \"%s\" is %lld; expected 1 to %lld", path, key,
@@ -225,11 +225,11 @@ static int load_config(struct ctk_model *m, struct ctk_err *e)
     if (get_name(o, "model_type", NULL, c->model_type, sizeof c->model_type, path, e) < 0)
         goto out;
     int mpnet = strcmp(c->model_type, "mpnet") == 0;
-    if (get_pos(o, "vocab_size", -1, 1 << 24, &c->vocab_size, path, e) < 0 ||
-        get_pos(o, "hidden_size", -1, 1 << 16, &c->hidden_size, path, e) < 0 ||
-        get_pos(o, "num_hidden_layers", -1, 1024, &c->num_hidden_layers, path, e) < 0 ||
-        get_pos(o, "num_attention_heads", -1, 1024, &c->num_attention_heads, path, e) < 0 ||
-        get_pos(o, "intermediate_size", -1, 1 << 20, &c->intermediate_size, path, e) < 0 ||
+    if (get_pos(o, "vocab_size", INT64_MIN, 1 << 24, &c->vocab_size, path, e) < 0 ||
+        get_pos(o, "hidden_size", INT64_MIN, 1 << 16, &c->hidden_size, path, e) < 0 ||
+        get_pos(o, "num_hidden_layers", INT64_MIN, 1024, &c->num_hidden_layers, path, e) < 0 ||
+        get_pos(o, "num_attention_heads", INT64_MIN, 1024, &c->num_attention_heads, path, e) < 0 ||
+        get_pos(o, "intermediate_size", INT64_MIN, 1 << 20, &c->intermediate_size, path, e) < 0 ||
         get_pos(o, "max_position_embeddings", mpnet ? 514 : 512, 1 << 20,
                 &c->max_position_embeddings, path, e) < 0 ||
         get_name(o, "hidden_act", "gelu", c->hidden_act, sizeof c->hidden_act, path, e) < 0 ||

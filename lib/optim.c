@@ -34,11 +34,17 @@ struct ctk_optim *ctk_optim_new(struct ctk_param **p, int np, const struct ctk_a
     opt->rows = xcalloc((size_t)np, sizeof *opt->rows);
     opt->nrows = xcalloc((size_t)np, sizeof *opt->nrows);
     opt->caprows = xcalloc((size_t)np, sizeof *opt->caprows);
+    opt->evermark = xcalloc((size_t)np, sizeof *opt->evermark);
+    opt->ever = xcalloc((size_t)np, sizeof *opt->ever);
+    opt->never = xcalloc((size_t)np, sizeof *opt->never);
+    opt->capever = xcalloc((size_t)np, sizeof *opt->capever);
     for (int i = 0; i < np; i++) {
         opt->m[i] = xcalloc(p[i]->n, sizeof(float));
         opt->v[i] = xcalloc(p[i]->n, sizeof(float));
-        if (p[i]->row_len > 0)
+        if (p[i]->row_len > 0) {
             opt->rowmark[i] = xcalloc(p[i]->n / p[i]->row_len, 1);
+            opt->evermark[i] = xcalloc(p[i]->n / p[i]->row_len, 1);
+        }
     }
     return opt;
 }
@@ -52,7 +58,13 @@ void ctk_optim_free(struct ctk_optim *opt)
         free(opt->v[i]);
         free(opt->rowmark[i]);
         free(opt->rows[i]);
+        free(opt->evermark[i]);
+        free(opt->ever[i]);
     }
+    free(opt->evermark);
+    free(opt->ever);
+    free(opt->never);
+    free(opt->capever);
     free(opt->m);
     free(opt->v);
     free(opt->rowmark);
@@ -61,6 +73,24 @@ void ctk_optim_free(struct ctk_optim *opt)
     free(opt->caprows);
     free(opt->p);
     free(opt);
+}
+
+/* Append r to a growing row list. */
+static void push_row(int64_t **list, size_t *n, size_t *cap, int64_t r)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 256;
+        *list = xreallocarray(*list, *cap, sizeof(int64_t));
+    }
+    (*list)[(*n)++] = r;
+}
+
+void ctk_optim_mark_ever(struct ctk_optim *opt, int i, int64_t r)
+{
+    if (opt->evermark[i][r])
+        return;
+    opt->evermark[i][r] = 1;
+    push_row(&opt->ever[i], &opt->never[i], &opt->capever[i], r);
 }
 
 void ctk_optim_collect(struct ctk_optim *opt)
@@ -78,11 +108,7 @@ void ctk_optim_collect(struct ctk_optim *opt)
             if (opt->rowmark[i][r])
                 continue;
             opt->rowmark[i][r] = 1;
-            if (opt->nrows[i] == opt->caprows[i]) {
-                opt->caprows[i] = opt->caprows[i] ? 2 * opt->caprows[i] : 256;
-                opt->rows[i] = xreallocarray(opt->rows[i], opt->caprows[i], sizeof(int64_t));
-            }
-            opt->rows[i][opt->nrows[i]++] = r;
+            push_row(&opt->rows[i], &opt->nrows[i], &opt->caprows[i], r);
         }
     }
 }
@@ -150,6 +176,9 @@ void ctk_optim_step(struct ctk_optim *opt, double lr)
     for (int i = 0; i < opt->np; i++) {
         struct ctk_param *p = opt->p[i];
         float decay = p->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
+        if (p->row_len > 0)
+            for (size_t k = 0; k < opt->nrows[i]; k++)
+                ctk_optim_mark_ever(opt, i, opt->rows[i][k]);
         for (size_t k = 0, len; k < nspans(opt, i); k++) {
             size_t off = span(opt, i, k, &len);
             float *w = p->w + off, *m = opt->m[i] + off, *v = opt->v[i] + off;

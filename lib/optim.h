@@ -53,6 +53,10 @@ struct ctk_optim {
     uint8_t **rowmark;     /* (np) one flag per row, NULL for dense */
     int64_t **rows;        /* (np) the touched rows, in first-touch order */
     size_t *nrows, *caprows;
+    /* sparse parameters: rows ever updated (whose moments may be non-zero) */
+    uint8_t **evermark;
+    int64_t **ever;
+    size_t *never, *capever;
 };
 
 /* The defaults above; warmup_steps and total_steps 0. */
@@ -78,6 +82,12 @@ double ctk_optim_clip(struct ctk_optim *opt);
 
 /* One AdamW update with learning rate lr; t += 1. */
 void ctk_optim_step(struct ctk_optim *opt, double lr);
+
+/*
+ * Sparse parameter i: mark row r as updated before (its moments are being
+ * restored from a checkpoint), so that ever[] lists it.
+ */
+void ctk_optim_mark_ever(struct ctk_optim *opt, int i, int64_t r);
 
 /* Zero the gradients (dense whole, sparse on the collected rows) and forget the rows. */
 void ctk_optim_zero_grad(struct ctk_optim *opt);

@@ -20,33 +20,6 @@
 #error "ctk reads and writes little-endian tensors by memcpy: port the copies for this host"
 #endif
 
-static const struct { const char *name; size_t size; } dtypes[CTK_DT_COUNT] = {
-    [CTK_DT_BOOL] = {"BOOL", 1}, [CTK_DT_U8] = {"U8", 1},     [CTK_DT_I8] = {"I8", 1},
-    [CTK_DT_U16] = {"U16", 2},   [CTK_DT_I16] = {"I16", 2},   [CTK_DT_F16] = {"F16", 2},
-    [CTK_DT_BF16] = {"BF16", 2}, [CTK_DT_U32] = {"U32", 4},   [CTK_DT_I32] = {"I32", 4},
-    [CTK_DT_F32] = {"F32", 4},   [CTK_DT_U64] = {"U64", 8},   [CTK_DT_I64] = {"I64", 8},
-    [CTK_DT_F64] = {"F64", 8},
-};
-
-const char *ctk_dtype_name(enum ctk_dtype t)
-{
-    return (unsigned)t < CTK_DT_COUNT ? dtypes[t].name : NULL;
-}
-
-size_t ctk_dtype_size(enum ctk_dtype t)
-{
-    return (unsigned)t < CTK_DT_COUNT ? dtypes[t].size : 0;
-}
-
-int ctk_dtype_parse(const char *s, enum ctk_dtype *out)
-{
-    for (int i = 0; i < CTK_DT_COUNT; i++)
-        if (strcmp(s, dtypes[i].name) == 0) {
-            *out = (enum ctk_dtype)i;
-            return 0;
-        }
-    return -1;
-}
 
 char *ctk_st_shape_str(char *buf, size_t size, int ndim, const int64_t *shape)
 {
@@ -131,7 +104,7 @@ static int parse_tensor(struct ctk_st *st, struct ctk_st_tensor *t, const char *
         return ctk_err_set(e, "%s: tensor \"%s\": data_offsets [%llu, %llu] hold %llu bytes, "
                            "but %s shape %s needs %zu", what, name, (unsigned long long)b,
                            (unsigned long long)en, (unsigned long long)(en - b),
-                           dtypes[t->dtype].name,
+                           ctk_dtype_name(t->dtype),
                            ctk_st_shape_str(s, sizeof s, t->ndim, t->shape), nbytes);
     }
     t->begin = (size_t)b;
@@ -330,16 +303,16 @@ int ctk_st_read_f32(const struct ctk_st *st, const struct ctk_st_tensor *t, floa
         return ctk_err_set(e, "%s: tensor \"%s\" has %zu elements, expected %zu", st->what,
                            t->name, t->nelem, n);
     switch (t->dtype) {
-    case CTK_DT_F32:
+    case CTK_F32:
         if (n) memcpy(out, t->data, n * 4);
         return 0;
-    case CTK_DT_F16:
+    case CTK_F16:
         ctk_f16_to_f32_n(out, t->data, n);
         return 0;
-    case CTK_DT_BF16:
+    case CTK_BF16:
         ctk_bf16_to_f32_n(out, t->data, n);
         return 0;
-    case CTK_DT_F64:
+    case CTK_F64:
         for (size_t i = 0; i < n; i++) {
             double d;
             memcpy(&d, (const unsigned char *)t->data + 8 * i, 8);
@@ -371,9 +344,9 @@ static int wtensor_bytes(const struct ctk_st_wtensor *t, size_t *nelem, size_t *
 {
     if (!t->name || strcmp(t->name, "__metadata__") == 0)
         return ctk_err_set(e, "%s: invalid tensor name", what);
-    if ((unsigned)t->dtype >= CTK_DT_COUNT)
+    if ((unsigned)t->dtype >= CTK_DTYPE_COUNT)
         return ctk_err_set(e, "%s: tensor \"%s\": invalid dtype", what, t->name);
-    if (t->from_f32 && t->dtype != CTK_DT_F32 && t->dtype != CTK_DT_F16 && t->dtype != CTK_DT_BF16)
+    if (t->from_f32 && t->dtype != CTK_F32 && t->dtype != CTK_F16 && t->dtype != CTK_BF16)
         return ctk_err_set(e, "%s: tensor \"%s\": floats convert only to F32, F16 or BF16",
                            what, t->name);
     if (t->ndim < 0 || t->ndim > CTK_ST_MAXDIM)
@@ -461,14 +434,14 @@ int ctk_st_write_file(FILE *f, const char *what, const struct ctk_st_wtensor *t,
     for (size_t i = 0; i < n && !bad; i++) {
         size_t nelem, nbytes;
         wtensor_bytes(&t[i], &nelem, &nbytes, what, NULL);
-        if (!t[i].from_f32 || t[i].dtype == CTK_DT_F32) {
+        if (!t[i].from_f32 || t[i].dtype == CTK_F32) {
             bad = nbytes && fwrite(t[i].data, 1, nbytes, f) != nbytes;
             continue;
         }
         const float *src = t[i].data;
         for (size_t k = 0; k < nelem && !bad; k += BLOCK) {
             size_t m = nelem - k < BLOCK ? nelem - k : BLOCK;
-            if (t[i].dtype == CTK_DT_F16)
+            if (t[i].dtype == CTK_F16)
                 ctk_f32_to_f16_n(buf, src + k, m);
             else
                 ctk_f32_to_bf16_n(buf, src + k, m);

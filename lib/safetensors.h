@@ -32,23 +32,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dtype.h"
 #include "err.h"
 
 #define CTK_ST_MAXDIM 8
 #define CTK_ST_MAX_HEADER 100000000u
 
-enum ctk_dtype {
-    CTK_DT_BOOL, CTK_DT_U8, CTK_DT_I8, CTK_DT_U16, CTK_DT_I16, CTK_DT_F16, CTK_DT_BF16,
-    CTK_DT_U32, CTK_DT_I32, CTK_DT_F32, CTK_DT_U64, CTK_DT_I64, CTK_DT_F64,
-    CTK_DT_COUNT
-};
-
-/* "F32" etc.; NULL for an invalid value. */
-const char *ctk_dtype_name(enum ctk_dtype t);
-/* Bytes per element. */
-size_t ctk_dtype_size(enum ctk_dtype t);
-/* 0 and *out set when s names a dtype, else -1. */
-int ctk_dtype_parse(const char *s, enum ctk_dtype *out);
 
 struct ctk_st_tensor {
     char *name;

@@ -36,27 +36,6 @@
 
 /* --- dtypes --------------------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    size_t size;
-} dtypes[] = {
-    [CTK_F32] = {"F32", 4}, [CTK_F16] = {"F16", 2}, [CTK_BF16] = {"BF16", 2},
-    [CTK_I32] = {"I32", 4}, [CTK_I64] = {"I64", 8}, [CTK_U8] = {"U8", 1},
-};
-
-size_t ctk_dtype_size(enum ctk_dtype t) { return dtypes[t].size; }
-const char *ctk_dtype_name(enum ctk_dtype t) { return dtypes[t].name; }
-
-int ctk_dtype_parse(const char *s, enum ctk_dtype *t)
-{
-    for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-        if (strcmp(s, dtypes[i].name) == 0) {
-            *t = (enum ctk_dtype)i;
-            return 0;
-        }
-    return -1;
-}
-
 static const char *kind_names[] = {"dense", "ragged", "string"};
 
 /* Which dtypes a column of a kind may have in a stream. */

@@ -37,23 +37,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dtype.h"
 #include "err.h"
 
 #define CTK_STREAM_MAGIC "\x89" "CTK\r\n\x1a\n"
 #define CTK_MAX_COLS 64
 #define CTK_COL_NAME_MAX 64
 
-enum ctk_dtype { CTK_F32, CTK_F16, CTK_BF16, CTK_I32, CTK_I64, CTK_U8 };
 enum ctk_col_kind {
     CTK_COL_DENSE,  /* fixed width per row: emb F32 [n,d], id I64 [n], score F32 [n] */
     CTK_COL_RAGGED, /* variable length numeric rows: ids I32 + offsets */
     CTK_COL_STRING, /* one byte string per row: text U8 + offsets */
 };
 
-/* Size in bytes of one element; name as safetensors spells it ("F32"...). */
-size_t ctk_dtype_size(enum ctk_dtype t);
-const char *ctk_dtype_name(enum ctk_dtype t);
-int ctk_dtype_parse(const char *s, enum ctk_dtype *t);
 
 /* One column of the schema. */
 struct ctk_col_spec {

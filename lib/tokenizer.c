@@ -8,6 +8,8 @@
  * BertTokenizerFast for the vocab.txt route.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -16,6 +18,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "json.h"
+#include "model.h"
 #include "tokenizer.h"
 #include "unicode.h"
 
@@ -758,4 +761,27 @@ const char *ctk_tokenizer_token(const struct ctk_tokenizer *t, int32_t id)
         if (t->added[i].id == id && !t->added[i].normalized)
             return t->added[i].content;
     return ctk_wordpiece_token(&t->wp, id);
+}
+
+char *ctk_tokenizer_identity(const char *dir)
+{
+    struct ctk_model m;
+    struct ctk_err e;
+    if (ctk_model_open(&m, dir, 0, &e) == 0) {
+        char *id = xstrdup(m.identity);
+        ctk_model_close(&m);
+        return id;
+    }
+    char *real = realpath(dir, NULL);
+    const char *p = real ? real : dir;
+    size_t n = strlen(p), k;
+    while (n > 1 && p[n - 1] == '/')
+        n--;
+    for (k = n; k > 0 && p[k - 1] != '/'; k--)
+        ;
+    char *id = xmalloc(n - k + 1);
+    memcpy(id, p + k, n - k);
+    id[n - k] = 0;
+    free(real);
+    return id;
 }

@@ -108,6 +108,12 @@ int ctk_tokenizer_post(const struct ctk_tokenizer *t, const int32_t *a, size_t n
                        const int32_t *b, size_t nb, int add_special, int64_t max_length,
                        struct ctk_ids *ids, struct ctk_ids *type_ids, struct ctk_err *e);
 
+/*
+ * The identity of model folder dir for stream metadata (model.h's
+ * "NAME@hash" when it has weights, else the folder's base name); free() it.
+ */
+char *ctk_tokenizer_identity(const char *dir);
+
 /* Token text of id (vocabulary or added token), or NULL. */
 const char *ctk_tokenizer_token(const struct ctk_tokenizer *t, int32_t id);
 

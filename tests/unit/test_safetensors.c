@@ -235,7 +235,7 @@ static void test_writer_layout(const char *dir)
     char path[4096];
     snprintf(path, sizeof path, "%s/layout.safetensors", dir);
     const float a[2] = {1.0f, 2.0f};
-    struct ctk_st_wtensor t = {.name = "a", .dtype = CTK_DT_F32, .ndim = 1, .shape = {2},
+    struct ctk_st_wtensor t = {.name = "a", .dtype = CTK_F32, .ndim = 1, .shape = {2},
                                .data = a, .from_f32 = 1};
     const char *meta[] = {"format", "pt", NULL};
     struct ctk_err e;
@@ -265,15 +265,15 @@ static void test_roundtrip(const char *dir)
     uint8_t bytes[3] = {'a', 'b', 'c'};
     float scalar = 3.5f;
     struct ctk_st_wtensor t[] = {
-        {.name = "w", .dtype = CTK_DT_F32, .ndim = 2, .shape = {3, 5}, .data = w, .from_f32 = 1},
-        {.name = "h16", .dtype = CTK_DT_F16, .ndim = 1, .shape = {7}, .data = half, .from_f32 = 1},
-        {.name = "hb", .dtype = CTK_DT_BF16, .ndim = 1, .shape = {7}, .data = half, .from_f32 = 1},
-        {.name = "ids", .dtype = CTK_DT_I32, .ndim = 1, .shape = {4}, .data = ids},
-        {.name = "big", .dtype = CTK_DT_I64, .ndim = 1, .shape = {2}, .data = big},
-        {.name = "text", .dtype = CTK_DT_U8, .ndim = 1, .shape = {3}, .data = bytes},
-        {.name = "empty", .dtype = CTK_DT_F32, .ndim = 2, .shape = {0, 4}, .data = w},
-        {.name = "scalar", .dtype = CTK_DT_F32, .ndim = 0, .data = &scalar},
-        {.name = "\xc3\xa9t\xc3\xa9 \"q\"", .dtype = CTK_DT_U8, .ndim = 1, .shape = {1}, .data = bytes},
+        {.name = "w", .dtype = CTK_F32, .ndim = 2, .shape = {3, 5}, .data = w, .from_f32 = 1},
+        {.name = "h16", .dtype = CTK_F16, .ndim = 1, .shape = {7}, .data = half, .from_f32 = 1},
+        {.name = "hb", .dtype = CTK_BF16, .ndim = 1, .shape = {7}, .data = half, .from_f32 = 1},
+        {.name = "ids", .dtype = CTK_I32, .ndim = 1, .shape = {4}, .data = ids},
+        {.name = "big", .dtype = CTK_I64, .ndim = 1, .shape = {2}, .data = big},
+        {.name = "text", .dtype = CTK_U8, .ndim = 1, .shape = {3}, .data = bytes},
+        {.name = "empty", .dtype = CTK_F32, .ndim = 2, .shape = {0, 4}, .data = w},
+        {.name = "scalar", .dtype = CTK_F32, .ndim = 0, .data = &scalar},
+        {.name = "\xc3\xa9t\xc3\xa9 \"q\"", .dtype = CTK_U8, .ndim = 1, .shape = {1}, .data = bytes},
     };
     size_t nt = sizeof t / sizeof *t;
     const char *meta[] = {"format", "pt", "note", "caf\xc3\xa9 \"x\"", NULL};
@@ -308,11 +308,11 @@ static void test_roundtrip(const char *dir)
         CHECK(g[i] == ctk_bf16_to_f32(ctk_f32_to_bf16(half[i])), "hb[%d] = %g", i, g[i]);
     free(g);
     x = ctk_st_find(&st, "ids");
-    CHECK(x && x->dtype == CTK_DT_I32 && memcmp(x->data, ids, sizeof ids) == 0, "ids");
+    CHECK(x && x->dtype == CTK_I32 && memcmp(x->data, ids, sizeof ids) == 0, "ids");
     x = ctk_st_find(&st, "big");
-    CHECK(x && x->dtype == CTK_DT_I64 && memcmp(x->data, big, sizeof big) == 0, "big");
+    CHECK(x && x->dtype == CTK_I64 && memcmp(x->data, big, sizeof big) == 0, "big");
     x = ctk_st_find(&st, "text");
-    CHECK(x && x->dtype == CTK_DT_U8 && memcmp(x->data, "abc", 3) == 0, "text");
+    CHECK(x && x->dtype == CTK_U8 && memcmp(x->data, "abc", 3) == 0, "text");
     x = ctk_st_find(&st, "empty");
     CHECK(x && x->nelem == 0 && x->begin == x->end, "empty");
     x = ctk_st_find(&st, "scalar");
