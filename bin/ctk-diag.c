@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CLASSES 10000
+#define MAX_CLASSES 1000 /* the centroid cosines and k-NN confusion are C x C */
 #define DEFAULT_SAMPLE_PAIRS 8386560 /* all pairs of 4096 rows */
 #define MAX_SAMPLE_PAIRS 2000000000LL
 
@@ -64,7 +64,8 @@ static void usage(FILE *f)
             "  -F, --fail-on=SYMPTOM[,SYMPTOM...]\n"
             "                           exit 1 when one of these is found (or 'any'): nan,\n"
             "                           zero-vectors, collapse, anisotropy, class-overlap,\n"
-            "                           class-dominance, pair-imbalance, forgetting\n"
+            "                           class-dominance, pair-imbalance, false-negatives,\n"
+            "                           forgetting\n"
             "  -n, --sample-pairs=N     pairwise figures (uniformity, silhouette, k-NN) over all\n"
             "                           pairs of a uniform sample of R rows, R(R-1)/2 <= N\n"
             "                           (default %d: 4096 rows); exact when all rows fit\n"
@@ -389,6 +390,14 @@ static void read_space(const char *path, const struct opts *o, struct ctk_diag_l
 
 /* --- pair streams ------------------------------------------------------------------------------ */
 
+#define HIST_BINS 20000
+
+static int cos_bin(double c)
+{
+    int b = (int)floor((c + 1) * (HIST_BINS / 2));
+    return b < 0 ? 0 : b > HIST_BINS ? HIST_BINS : b;
+}
+
 static void read_pairs(const char *path, struct ctk_diag_labels *pl, struct ctk_diag_space *sp)
 {
     struct ctk_stream s;
@@ -424,6 +433,9 @@ static void read_pairs(const char *path, struct ctk_diag_labels *pl, struct ctk_
     float *b1 = NULL, *b2 = NULL;
     size_t c1 = 0, c2 = 0, cc = 0;
     double *cs = NULL, sum_align = 0, sum_pos = 0, sum_neg = 0;
+    /* negative cosines in bins of 1e-4 over [-1, 1], to count later those at or
+     * above the mean positive cosine (known only at the end) */
+    int64_t *hist = xcalloc(HIST_BINS + 1, sizeof *hist);
     int64_t npos = 0, nneg_used = 0;
     int r;
     sp->has_pairs = 1;
@@ -463,6 +475,7 @@ static void read_pairs(const char *path, struct ctk_diag_labels *pl, struct ctk_
                 } else {
                     nneg_used++;
                     sum_neg += cs[i];
+                    hist[cos_bin(cs[i])]++;
                 }
             }
         }
@@ -473,6 +486,9 @@ static void read_pairs(const char *path, struct ctk_diag_labels *pl, struct ctk_
         sp->pos_cos = sum_pos / (double)npos;
     }
     if (nneg_used) sp->neg_cos = sum_neg / (double)nneg_used;
+    if (npos)
+        for (int b = cos_bin(sp->pos_cos); b <= HIST_BINS; b++) sp->neg_high += hist[b];
+    free(hist);
     free(b1);
     free(b2);
     free(cs);

@@ -117,7 +117,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
     memset(o, 0, sizeof *o);
     o->pooling = "mean";
     o->normalize = 1;
-    o->dtype = CTK_DT_F32;
+    o->dtype = CTK_F32;
     o->cased = -1;
     int c;
     while ((c = getopt_long(argc, argv, "p:o:s:q", lo, NULL)) != -1) {
@@ -147,9 +147,9 @@ static void parse_options(int argc, char **argv, struct opts *o)
         case O_POOL: o->pooling = optarg; break;
         case O_NONORM: o->normalize = 0; break;
         case O_DTYPE:
-            if (strcmp(optarg, "f32") == 0) o->dtype = CTK_DT_F32;
-            else if (strcmp(optarg, "f16") == 0) o->dtype = CTK_DT_F16;
-            else if (strcmp(optarg, "bf16") == 0) o->dtype = CTK_DT_BF16;
+            if (strcmp(optarg, "f32") == 0) o->dtype = CTK_F32;
+            else if (strcmp(optarg, "f16") == 0) o->dtype = CTK_F16;
+            else if (strcmp(optarg, "bf16") == 0) o->dtype = CTK_BF16;
             else ctk_usage("--dtype must be f32, f16 or bf16; you gave '%s'", optarg);
             break;
         case 'q': ctk_set_quiet(1); break;
@@ -414,7 +414,7 @@ static void save_json(json_t *v, const char *dir, const char *name)
 
 static const char *dtype_torch(enum ctk_dtype t)
 {
-    return t == CTK_DT_F16 ? "float16" : t == CTK_DT_BF16 ? "bfloat16" : "float32";
+    return t == CTK_F16 ? "float16" : t == CTK_BF16 ? "bfloat16" : "float32";
 }
 
 /* config.json as transformers writes it (keys sorted). */

@@ -10,13 +10,13 @@
  */
 #include "config.h"
 
-#include <cblas.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "err.h"
 #include "head.h"
 #include "knn.h"
@@ -458,11 +458,12 @@ int main(int argc, char **argv)
     struct neighbors nb = {0};
 
     ctk_init("ctk-predict", argc, argv);
+    ctk_blas_init(argc, argv);
     parse_options(argc, argv, &o);
     if (o.format == FMT_STREAM)
         ctk_check_binary_stdout();
     int threads = ctk_threads(o.threads);
-    openblas_set_num_threads(threads);
+    ctk_blas_set_threads(threads);
     if (ctk_head_load(&h, o.head, &e))
         ctk_die_err(&e);
     if (o.neighbors)
@@ -518,7 +519,7 @@ int main(int argc, char **argv)
             if (nk)
                 nbr = xreallocarray(nbr, (size_t)cap, (size_t)nk * sizeof *nbr);
         }
-        ctk_logreg_proba(&h.lr, X, n, P);
+        ctk_head_proba(&h, X, n, P);
         if (nk)
             ctk_knn_search(X, n, nb.L.emb, nb.L.n, d, nk, CTK_METRIC_COSINE, 0, threads, nbr,
                            NULL);

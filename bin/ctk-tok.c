@@ -625,11 +625,11 @@ int main(int argc, char **argv)
     snprintf(buf, sizeof buf, "%lld", (long long)tk.max_length);
     ctk_meta_set(&outm, "max_length", buf);
     ctk_meta_add_history(&outm, ctk_cmdline());
-    if (!o.show) {
+    /* The stream is opened once the first chunk is tokenised, so that an
+     * error in it (strict UTF-8, a bad column) leaves stdout empty. */
+    int opened = 0;
+    if (!o.show)
         ctk_check_binary_stdout();
-        if (ctk_stream_open_write(&out, stdout, "stdout", &outm, &e) < 0)
-            ctk_die_err(&e);
-    }
 
     int nth = o.threads < 1 ? 1 : o.threads;
     struct slice *sl = xcalloc((size_t)nth, sizeof *sl);
@@ -677,6 +677,9 @@ int main(int argc, char **argv)
         if (o.show) {
             show_rows(&tk, jobs, njobs, sl, used);
         } else {
+            if (!opened && ctk_stream_open_write(&out, stdout, "stdout", &outm, &e) < 0)
+                ctk_die_err(&e);
+            opened = 1;
             ctk_chunk_reset(&oc, &out.meta);
             for (int k = 0; k < out.meta.ncols; k++)
                 if (src_of[k] >= 0)
@@ -706,6 +709,8 @@ int main(int argc, char **argv)
         ctk_warn("%lld invalid UTF-8 sequence%s replaced with U+FFFD (first on line %lld); "
                  "--utf8=strict makes this an error", (long long)bad, bad == 1 ? "" : "s",
                  bad_line);
+    if (!o.show && !opened && ctk_stream_open_write(&out, stdout, "stdout", &outm, &e) < 0)
+        ctk_die_err(&e);
     if (!o.show && ctk_stream_close(&out, &e) < 0)
         ctk_die_err(&e);
     if (!o.lines && ctk_stream_close(&in, &e) < 0)

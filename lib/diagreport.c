@@ -15,7 +15,7 @@
 
 const char *const ctk_symptom_names[CTK_NSYMPTOMS] = {
     "nan", "zero-vectors", "collapse", "anisotropy", "class-overlap",
-    "class-dominance", "pair-imbalance", "forgetting",
+    "class-dominance", "pair-imbalance", "false-negatives", "forgetting",
 };
 
 static const char *const causes[CTK_NSYMPTOMS] = {
@@ -26,6 +26,7 @@ static const char *const causes[CTK_NSYMPTOMS] = {
     "no pragmatic separation: the classes share surface features",
     "class imbalance in pairs",
     "class imbalance in pairs",
+    "false negatives: pairs labelled negative whose texts mean the same (good training loss, poor generalization)",
     "catastrophic forgetting of general semantics",
 };
 
@@ -37,6 +38,7 @@ static const char *const fixes[CTK_NSYMPTOMS] = {
     "add hard negatives at class boundaries",
     "balance positive/negative pair counts per class",
     "balance positive/negative pair counts per class",
+    "audit pairs; mine true hard negatives",
     "use a lower learning rate; start from a strong SBERT base",
 };
 
@@ -306,6 +308,13 @@ int ctk_diag_verdicts(const struct ctk_diag_space *s, const struct ctk_diag_spac
         dominance(s, out, &n, max);
     }
     pair_balance(s, out, &n, max);
+    if (s->has_pairs && s->neg >= CTK_DIAG_FALSENEG_MIN && !isnan(s->pos_cos) &&
+        (double)s->neg_high / (double)s->neg >= CTK_DIAG_FALSENEG_SHARE)
+        add(out, &n, max, CTK_SYM_FALSE_NEGATIVES,
+            "%lld of %lld negative pairs (%.1f%%, >= %.0f%%) are at least as similar as the mean positive "
+            "pair (cosine %.3f)",
+            (long long)s->neg_high, (long long)s->neg, 100.0 * (double)s->neg_high / (double)s->neg,
+            100 * CTK_DIAG_FALSENEG_SHARE, s->pos_cos);
     if (before && s->has_sts && before->has_sts && !isnan(s->spearman) && !isnan(before->spearman) &&
         before->spearman - s->spearman >= CTK_DIAG_FORGET_DROP)
         add(out, &n, max, CTK_SYM_FORGETTING, "STS Spearman %.4f before, %.4f after: %.4f lost (>= %.2f)",
@@ -359,6 +368,7 @@ static int metrics(const struct ctk_diag_space *s, struct metric *m)
         M("alignment", "alignment of positive pairs", s->alignment, 0);
         M("positive_cosine", "mean cosine of positive pairs", s->pos_cos, 0);
         M("negative_cosine", "mean cosine of negative pairs", s->neg_cos, 0);
+        M("negatives_as_similar", "negatives >= mean positive cosine", s->neg_high, 1);
     }
     if (s->has_sts) {
         M("sts_pairs", "STS pairs", s->sts_pairs, 1);

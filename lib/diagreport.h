@@ -30,6 +30,8 @@
 #define CTK_DIAG_DOMINANCE_RATIO 4.0   /* largest / smallest class size at or above */
 #define CTK_DIAG_PAIR_RATIO 3.0        /* negatives : positives (or the reverse) at or above */
 #define CTK_DIAG_PAIR_CLASS_RATIO 4.0  /* most / fewest positive pairs per class at or above */
+#define CTK_DIAG_FALSENEG_SHARE 0.1    /* negatives as similar as the mean positive, share at or above */
+#define CTK_DIAG_FALSENEG_MIN 20       /* negative pairs needed to judge */
 #define CTK_DIAG_FORGET_DROP 0.02      /* STS Spearman lost at or above */
 
 enum ctk_symptom {
@@ -40,11 +42,12 @@ enum ctk_symptom {
     CTK_SYM_OVERLAP,
     CTK_SYM_DOMINANCE,
     CTK_SYM_PAIR_IMBALANCE,
+    CTK_SYM_FALSE_NEGATIVES,
     CTK_SYM_FORGETTING,
     CTK_NSYMPTOMS
 };
 /* "nan", "zero-vectors", "collapse", "anisotropy", "class-overlap",
- * "class-dominance", "pair-imbalance", "forgetting". */
+ * "class-dominance", "pair-imbalance", "false-negatives", "forgetting". */
 extern const char *const ctk_symptom_names[CTK_NSYMPTOMS];
 /* Index of a symptom name, or -1. */
 int ctk_symptom_parse(const char *name);
@@ -78,6 +81,7 @@ struct ctk_diag_space {
     int has_pairs;
     int64_t pairs, pos, neg, pairs_bad;
     double alignment, pos_cos, neg_cos;
+    int64_t neg_high;          /* negatives with cosine >= pos_cos (to 1e-4) */
     int npclass;               /* classes of the pair stream's label column, 0 if none */
     const char *const *plabels;
     int64_t *ppos, *pneg;      /* (npclass) */

@@ -112,22 +112,43 @@ static int heap_offer(struct hit *h, int n, int k, struct hit c)
     return n;
 }
 
+/*
+ * Double dot products with four partial sums: the additions of one sum wait
+ * on each other, four sums keep the FPU busy. The order is fixed, so equal
+ * vectors always get equal scores.
+ */
 static double dot_d(const float *a, const float *b, int64_t d)
 {
-    double s = 0;
-    for (int64_t t = 0; t < d; t++)
-        s += (double)a[t] * (double)b[t];
-    return s;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t t = 0;
+    for (; t + 4 <= d; t += 4) {
+        s0 += (double)a[t] * (double)b[t];
+        s1 += (double)a[t + 1] * (double)b[t + 1];
+        s2 += (double)a[t + 2] * (double)b[t + 2];
+        s3 += (double)a[t + 3] * (double)b[t + 3];
+    }
+    for (; t < d; t++)
+        s0 += (double)a[t] * (double)b[t];
+    return (s0 + s1) + (s2 + s3);
 }
 
 static double sqdist_d(const float *a, const float *b, int64_t d)
 {
-    double s = 0;
-    for (int64_t t = 0; t < d; t++) {
-        double u = (double)a[t] - (double)b[t];
-        s += u * u;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t t = 0;
+    for (; t + 4 <= d; t += 4) {
+        double u0 = (double)a[t] - b[t], u1 = (double)a[t + 1] - b[t + 1];
+        double u2 = (double)a[t + 2] - b[t + 2], u3 = (double)a[t + 3] - b[t + 3];
+        s0 += u0 * u0;
+        s1 += u1 * u1;
+        s2 += u2 * u2;
+        s3 += u3 * u3;
     }
-    return s;
+    for (; t < d; t++) {
+        double u = (double)a[t] - b[t];
+        s0 += u * u;
+    }
+    return (s0 + s1) + (s2 + s3);
 }
 
 static double norm_d(const float *a, int64_t d)

@@ -172,8 +172,9 @@ static int solve(struct problem *p, const struct ctk_logreg_opts *o, double *W, 
     case LBFGSERR_WIDTHTOOSMALL:
     case LBFGSERR_INCORRECT_TMINMAX:
         /* The line search cannot improve f in floating point: converged at
-         * rounding level if the gradient is small, else a failure to report. */
-        r->converged = gn <= 1e-6;
+         * rounding level when the gradient is within scikit-learn's default
+         * tolerance (1e-4), else a failure to report. */
+        r->converged = gn <= 1e-4;
         break;
     default:
         lbfgs_free(x);

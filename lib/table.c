@@ -98,6 +98,22 @@ int ctk_rows_classes(const struct ctk_chunk *c, const struct ctk_stream_meta *m,
             }
             cls[r] = k;
         }
+        if (m->nlabels == 0 && nn > 1) { /* no label list: classes in byte order of their names */
+            int *order = xmallocarray((size_t)nn, sizeof *order), *rank = xmallocarray((size_t)nn, sizeof *rank);
+            for (int k = 0; k < nn; k++) order[k] = k;
+            for (int a = 1; a < nn; a++)
+                for (int b = a; b > 0 && strcmp(names[order[b]], names[order[b - 1]]) < 0; b--) {
+                    int t = order[b];
+                    order[b] = order[b - 1], order[b - 1] = t;
+                }
+            char **sorted = xmallocarray((size_t)nn, sizeof *sorted);
+            for (int k = 0; k < nn; k++) sorted[k] = names[order[k]], rank[order[k]] = k;
+            for (int64_t r = 0; r < c->rows; r++) cls[r] = rank[cls[r]];
+            free(names);
+            names = sorted;
+            free(order);
+            free(rank);
+        }
     } else if (cs->kind == CTK_COL_DENSE && cs->width <= 1 && (cs->dtype == CTK_I32 || cs->dtype == CTK_I64)) {
         int64_t mx = -1;
         for (int64_t r = 0; r < c->rows; r++) {

@@ -31,7 +31,7 @@ int ctk_meta_find_vectors(const struct ctk_stream_meta *m, const char *name, str
 /*
  * Class index per row from the string column `name` (labels) or an I32/I64
  * column (cluster ids, -1 noise): names (caller frees each and the array)
- * in the order of m's label list when it has one, else of first appearance;
+ * in the order of m's label list when it has one, else in byte order;
  * numeric ids keep their order. Returns the number of classes, or -1.
  */
 int ctk_rows_classes(const struct ctk_chunk *c, const struct ctk_stream_meta *m, const char *name, int32_t *cls,

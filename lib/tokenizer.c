@@ -478,13 +478,14 @@ out:
 
 /* max_seq_length of sentence_bert_config.json, else model_max_length of
  * tokenizer_config.json when it is a real limit (transformers writes 1e30
- * for "none"), else 0. */
+ * for "none"), else the positions of config.json (max_position_embeddings,
+ * less the padding_idx + 1 offset of RoBERTa-style position ids), else 0. */
 static int model_max_length(const char *dir, int64_t *out, struct ctk_err *e)
 {
     *out = 0;
-    const char *files[2] = {"sentence_bert_config.json", "tokenizer_config.json"};
-    const char *keys[2] = {"max_seq_length", "model_max_length"};
-    for (int i = 0; i < 2 && *out == 0; i++) {
+    const char *files[3] = {"sentence_bert_config.json", "tokenizer_config.json", "config.json"};
+    const char *keys[3] = {"max_seq_length", "model_max_length", "max_position_embeddings"};
+    for (int i = 0; i < 3 && *out == 0; i++) {
         char *p = ctk_path_join(dir, files[i]);
         if (file_exists(p)) {
             json_t *j = ctk_json_load_file(p, e);
@@ -496,6 +497,12 @@ static int model_max_length(const char *dir, int64_t *out, struct ctk_err *e)
             if (json_is_integer(v) && json_integer_value(v) > 0 &&
                 json_integer_value(v) < 1000000)
                 *out = json_integer_value(v);
+            const json_t *mt = json_object_get(j, "model_type");
+            if (i == 2 && *out > 2 && json_is_string(mt) &&
+                (strcmp(json_string_value(mt), "mpnet") == 0 ||
+                 strcmp(json_string_value(mt), "roberta") == 0 ||
+                 strcmp(json_string_value(mt), "xlm-roberta") == 0))
+                *out -= 2;
             json_decref(j);
         }
         free(p);
@@ -507,7 +514,18 @@ int ctk_tokenizer_load(struct ctk_tokenizer *t, const char *dir, struct ctk_err 
 {
     char *tj = ctk_path_join(dir, "tokenizer.json");
     char *vt = ctk_path_join(dir, "vocab.txt");
+    char *sub = NULL;
     int rc;
+    if (!file_exists(tj) && !file_exists(vt)) {
+        /* the older sentence-transformers layout keeps them in 0_Transformer */
+        sub = ctk_path_join(dir, "0_Transformer");
+        free(tj);
+        free(vt);
+        tj = ctk_path_join(sub, "tokenizer.json");
+        vt = ctk_path_join(sub, "vocab.txt");
+        if (file_exists(tj) || file_exists(vt))
+            dir = sub;
+    }
     if (file_exists(tj)) {
         rc = ctk_tokenizer_load_json(t, tj, e);
     } else if (file_exists(vt)) {
@@ -521,6 +539,7 @@ int ctk_tokenizer_load(struct ctk_tokenizer *t, const char *dir, struct ctk_err 
     free(vt);
     if (rc == 0)
         rc = model_max_length(dir, &t->max_length, e);
+    free(sub);
     if (rc < 0)
         ctk_tokenizer_free(t);
     return rc;

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
@@ -24,6 +25,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "rng.h"
+#include "projhead.h"
 #include "train.h"
 
 void ctk_train_opts_default(struct ctk_train_opts *o, enum ctk_loss_kind loss)
@@ -324,177 +326,6 @@ void ctk_train_data_free(struct ctk_train_data *d)
     memset(d, 0, sizeof *d);
 }
 
-/* --- batches (NoDuplicatesBatchSampler) --------------------------------- */
-
-struct plan {
-    int64_t nbatches;
-    int64_t *start;  /* (nbatches+1) into rows */
-    int64_t *rows;   /* row indices, batch after batch */
-    int64_t *epoch;  /* (nbatches) epoch of each batch */
-    int64_t nrows, cap, capb;
-};
-
-/* Is h in the batch's set (open addressing, 0 marks empty: hashes are forced odd)? */
-static int set_has(const uint64_t *set, size_t mask, uint64_t h)
-{
-    for (size_t j = h & mask; set[j]; j = (j + 1) & mask)
-        if (set[j] == h)
-            return 1;
-    return 0;
-}
-
-static void set_add(uint64_t *set, size_t mask, uint64_t h)
-{
-    size_t j = h & mask;
-    while (set[j] && set[j] != h)
-        j = (j + 1) & mask;
-    set[j] = h;
-}
-
-/*
- * Append epoch ep's batches: rows shuffled by (seed, ep), then taken in that
- * order, a row whose text is already in the current batch left for the
- * next one (sentence-transformers' NoDuplicatesBatchSampler).
- */
-static void plan_epoch(struct plan *p, const struct ctk_train_data *d, int64_t B, uint64_t seed,
-                       int64_t ep)
-{
-    int64_t R = d->R;
-    int K = d->K;
-    int64_t *perm = xmallocarray((size_t)R, sizeof *perm), *next = xmallocarray((size_t)R + 1,
-                                                                                   sizeof *next);
-    for (int64_t i = 0; i < R; i++)
-        perm[i] = i;
-    struct ctk_rng rng;
-    ctk_rng_seed_stream(&rng, seed, (uint64_t)ep);
-    ctk_rng_shuffle(&rng, perm, (size_t)R, sizeof *perm);
-    /* a linked list of the rows not yet batched, in shuffled order; R is the head */
-    for (int64_t i = 0; i < R; i++)
-        next[i] = i + 1 < R ? i + 1 : -1;
-    next[R] = R > 0 ? 0 : -1;
-    size_t cap = 16;
-    while (cap < (size_t)(4 * B * K))
-        cap *= 2;
-    uint64_t *set = xcalloc(cap, sizeof *set);
-    while (next[R] >= 0) {
-        if (p->nbatches + 2 > p->capb) {
-            p->capb = p->capb ? 2 * p->capb : 256;
-            p->start = xreallocarray(p->start, (size_t)p->capb, sizeof *p->start);
-            p->epoch = xreallocarray(p->epoch, (size_t)p->capb, sizeof *p->epoch);
-        }
-        if (p->nbatches == 0)
-            p->start[0] = 0;
-        memset(set, 0, cap * sizeof *set);
-        int64_t taken = 0;
-        for (int64_t prev = R, i = next[R]; i >= 0 && taken < B; i = next[prev]) {
-            int64_t row = perm[i];
-            int clash = 0;
-            for (int r = 0; r < K && !clash; r++)
-                clash = set_has(set, cap - 1, d->hash[r][row] | 1);
-            if (clash) {
-                prev = i;
-                continue;
-            }
-            for (int r = 0; r < K; r++)
-                set_add(set, cap - 1, d->hash[r][row] | 1);
-            if (p->nrows == p->cap) {
-                p->cap = p->cap ? 2 * p->cap : 1024;
-                p->rows = xreallocarray(p->rows, (size_t)p->cap, sizeof *p->rows);
-            }
-            p->rows[p->nrows++] = row;
-            taken++;
-            next[prev] = next[i]; /* unlink i */
-        }
-        p->epoch[p->nbatches] = ep;
-        p->start[++p->nbatches] = p->nrows;
-    }
-    free(set);
-    free(perm);
-    free(next);
-}
-
-static void plan_free(struct plan *p)
-{
-    free(p->start);
-    free(p->rows);
-    free(p->epoch);
-}
-
-/* --- projection head ----------------------------------------------------- */
-
-struct head {
-    int64_t D;
-    float *w, *b, *gw, *gb; /* (D, D), (D) and their gradients */
-    struct ctk_param pw, pb;
-    float *in, *out;        /* (S, D) saved for backward */
-};
-
-/* PyTorch's nn.Linear initialisation: U(-1/sqrt(D), 1/sqrt(D)) for weight and bias. */
-static void head_init(struct head *h, int64_t D, uint64_t seed)
-{
-    memset(h, 0, sizeof *h);
-    h->D = D;
-    h->w = xmallocarray((size_t)(D * D), sizeof(float));
-    h->b = xmallocarray((size_t)D, sizeof(float));
-    h->gw = xcalloc((size_t)(D * D), sizeof(float));
-    h->gb = xcalloc((size_t)D, sizeof(float));
-    struct ctk_rng rng;
-    ctk_rng_seed_stream(&rng, seed, 0x70726f6aULL); /* "proj" */
-    float bound = (float)(1.0 / sqrt((double)D));
-    for (int64_t i = 0; i < D * D; i++)
-        h->w[i] = (2.0f * ctk_rng_float(&rng) - 1.0f) * bound;
-    for (int64_t i = 0; i < D; i++)
-        h->b[i] = (2.0f * ctk_rng_float(&rng) - 1.0f) * bound;
-    h->pw = (struct ctk_param){.name = "projection.weight", .w = h->w, .g = h->gw,
-                               .n = (size_t)(D * D), .ndim = 2, .shape = {D, D}, .decay = 1};
-    h->pb = (struct ctk_param){.name = "projection.bias", .w = h->b, .g = h->gb, .n = (size_t)D,
-                               .ndim = 1, .shape = {D}, .decay = 0};
-}
-
-static void head_free(struct head *h)
-{
-    free(h->w);
-    free(h->b);
-    free(h->gw);
-    free(h->gb);
-    free(h->in);
-    free(h->out);
-}
-
-/* out = tanh(in Wᵀ + b)  (S, D); keeps in and out for backward. */
-static void head_forward(struct head *h, float *out, const float *in, int64_t S)
-{
-    int64_t D = h->D;
-    h->in = xreallocarray(h->in, (size_t)(S * D), sizeof(float));
-    h->out = xreallocarray(h->out, (size_t)(S * D), sizeof(float));
-    memcpy(h->in, in, (size_t)(S * D) * sizeof(float));
-    for (int64_t s = 0; s < S; s++)
-        memcpy(h->out + s * D, h->b, (size_t)D * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)S, (int)D, (int)D, 1.0f, in, (int)D,
-                h->w, (int)D, 1.0f, h->out, (int)D);
-    for (int64_t i = 0; i < S * D; i++)
-        h->out[i] = tanhf(h->out[i]);
-    memcpy(out, h->out, (size_t)(S * D) * sizeof(float));
-}
-
-/*
- * Backward of head_forward: dz = dout (1 - out^2); dW += dzᵀ in, db += sum dz,
- * din = dz W (written).
- */
-static void head_backward(struct head *h, float *din, float *dout, int64_t S)
-{
-    int64_t D = h->D;
-    for (int64_t i = 0; i < S * D; i++)
-        dout[i] *= 1.0f - h->out[i] * h->out[i];
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)D, (int)D, (int)S, 1.0f, dout,
-                (int)D, h->in, (int)D, 1.0f, h->gw, (int)D);
-    for (int64_t s = 0; s < S; s++)
-        for (int64_t j = 0; j < D; j++)
-            h->gb[j] += dout[s * D + j];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)S, (int)D, (int)D, 1.0f, dout,
-                (int)D, h->w, (int)D, 0.0f, din, (int)D);
-}
-
 /* --- checkpoint state file (safetensors) ---------------------------------- */
 
 struct wt {
@@ -658,6 +489,26 @@ char *ctk_train_latest(const char *dir)
     return model;
 }
 
+void ctk_train_prune(const char *dir)
+{
+    char *latest = ctk_train_latest(dir);
+    if (!latest)
+        return;
+    *strrchr(latest, '/') = 0;
+    const char *keep = strrchr(latest, '/') + 1;
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    while (dp && (de = readdir(dp)))
+        if (strncmp(de->d_name, "step-", 5) == 0 && strcmp(de->d_name, keep) != 0) {
+            char *p = ctk_path_join(dir, de->d_name);
+            rm_rf(p);
+            free(p);
+        }
+    if (dp)
+        closedir(dp);
+    free(latest);
+}
+
 /* Everything a run depends on besides the data, for the resume check. */
 static uint64_t options_digest(const struct ctk_train_opts *o)
 {
@@ -677,7 +528,7 @@ struct run {
     const struct ctk_train_opts *o;
     struct ctk_encoder *enc;
     struct ctk_optim *opt;
-    struct head *head;   /* or NULL */
+    struct ctk_projhead *head; /* or NULL */
     uint64_t digest;     /* data and options */
 };
 
@@ -861,10 +712,11 @@ static int checkpoint(const struct run *r, int64_t step, struct ctk_err *e)
     int n = snprintf(line, sizeof line, "%s\n", name);
     rc = ctk_write_file_atomic(latest, line, (size_t)n, e);
     free(latest);
-    if (rc == 0 && old) {
-        /* old is DIR/step-M/model: remove DIR/step-M unless it is this step's */
-        char *slash = strrchr(old, '/');
-        *slash = 0;
+    if (rc == 0 && old && !r->o->resume) {
+        /* old is DIR/step-M/model: remove DIR/step-M unless it is this step's. A resumed
+           run keeps the folder its encoder came from (a model's save copies its files);
+           ctk_train_prune() removes it at the end. */
+        *strrchr(old, '/') = 0;
         if (strcmp(old, final) != 0)
             rm_rf(old);
     }
@@ -962,7 +814,7 @@ static double train_step(struct run *r, const struct ctk_train_data *d, struct p
     /* 2. loss and d(emb) on the whole batch, through the head if any */
     const float *lin = emb;
     if (r->head) {
-        head_forward(r->head, scratch, emb, S);
+        ctk_projhead_forward(r->head, scratch, emb, S);
         lin = scratch;
     }
     for (int64_t i = 0; i < S * D; i++)
@@ -986,7 +838,7 @@ static double train_step(struct run *r, const struct ctk_train_data *d, struct p
         demb[i] = (float)dembd[i];
     if (r->head) {
         memcpy(scratch, demb, (size_t)(S * D) * sizeof(float));
-        head_backward(r->head, demb, scratch, S);
+        ctk_projhead_backward(r->head, demb, scratch, S);
     }
     /* 3. backward: at once, or run by run after a second forward with the same seeds */
     if (nmb == 1) {
@@ -1048,15 +900,15 @@ int ctk_train_run(struct ctk_encoder *enc, const struct ctk_train_data *d,
     e->msg[0] = 0;
 
     /* the batch plan of the whole run */
-    struct plan plan = {0};
+    struct ctk_train_plan plan = {0};
     int64_t T;
     if (o->max_steps > 0) {
         for (int64_t ep = 0; plan.nbatches < o->max_steps; ep++)
-            plan_epoch(&plan, d, B, o->seed, ep);
+            ctk_train_plan_epoch(&plan, d, B, o->seed, ep);
         T = o->max_steps;
     } else {
         for (int64_t ep = 0; ep < o->epochs; ep++)
-            plan_epoch(&plan, d, B, o->seed, ep);
+            ctk_train_plan_epoch(&plan, d, B, o->seed, ep);
         T = plan.nbatches;
     }
     struct ctk_adamw_opts aw = o->adamw;
@@ -1065,9 +917,9 @@ int ctk_train_run(struct ctk_encoder *enc, const struct ctk_train_data *d,
                                            : (int64_t)ceil(o->warmup_ratio * (double)T);
 
     ctk_encoder_alloc_grads(enc);
-    struct head head, *hp = NULL;
+    struct ctk_projhead head, *hp = NULL;
     if (o->projection_head) {
-        head_init(&head, D, o->seed);
+        ctk_projhead_init(&head, D, o->seed);
         hp = &head;
     }
     int np = enc->nparams + (hp ? 2 : 0);
@@ -1172,8 +1024,8 @@ out:
     free(pk.off);
     free(pk.moff);
     if (hp)
-        head_free(hp);
+        ctk_projhead_free(hp);
     ctk_optim_free(run.opt);
-    plan_free(&plan);
+    ctk_train_plan_free(&plan);
     return rc;
 }

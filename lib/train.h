@@ -102,10 +102,32 @@ int ctk_train_data_read(struct ctk_train_data *d, struct ctk_stream *s, enum ctk
 void ctk_train_data_free(struct ctk_train_data *d);
 
 /*
+ * The batches of a run: epoch after epoch, row indices batch after batch.
+ * ctk_train_plan_epoch() appends epoch ep's batches for batch size B as
+ * described under BATCHES above; start from a zeroed plan.
+ */
+struct ctk_train_plan {
+    int64_t nbatches;
+    int64_t *start;  /* (nbatches+1) batch b is rows[start[b] .. start[b+1]) */
+    int64_t *rows;   /* row indices */
+    int64_t *epoch;  /* (nbatches) epoch of each batch, from 0 */
+    int64_t nrows, cap, capb;
+};
+void ctk_train_plan_epoch(struct ctk_train_plan *p, const struct ctk_train_data *d, int64_t B,
+                          uint64_t seed, int64_t ep);
+void ctk_train_plan_free(struct ctk_train_plan *p);
+
+/*
  * The model folder of the latest checkpoint in dir, in a new string, or
  * NULL when dir holds none.
  */
 char *ctk_train_latest(const char *dir);
+
+/*
+ * Remove every checkpoint folder of dir but the latest (a resumed run keeps
+ * the one its encoder was opened from until its model is saved).
+ */
+void ctk_train_prune(const char *dir);
 
 /* Train enc on d. Returns 0, or -1 with e set. */
 int ctk_train_run(struct ctk_encoder *enc, const struct ctk_train_data *d,

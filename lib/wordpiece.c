@@ -66,11 +66,25 @@ static uint32_t *cp_reserve(uint32_t **p, size_t *cap, size_t n)
 /* --- string -> id hash ------------------------------------------------------ */
 
 struct ctk_strmap_slot {
-    uint64_t hash; /* 0 = empty */
-    size_t off;    /* key bytes in the arena */
+    uint32_t tag;  /* high half of the key's hash, never 0; 0 = empty slot */
+    uint32_t off;  /* key bytes in the arena */
     uint32_t len;
     int32_t id;
 };
+
+static inline uint32_t hash_tag(uint64_t h)
+{
+    uint32_t t = (uint32_t)(h >> 32);
+    return t ? t : 1;
+}
+
+static inline int same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
 
 /* A 64-bit hash of short byte strings (FNV-1a over 8-byte words, then mixed). */
 static uint64_t hash_bytes(const char *s, size_t n)
@@ -89,7 +103,7 @@ static uint64_t hash_bytes(const char *s, size_t n)
     h ^= h >> 32;
     h *= 0xD6E8FEB86659FD93ull;
     h ^= h >> 32;
-    return h ? h : 1;
+    return h;
 }
 
 void ctk_strmap_init(struct ctk_strmap *m)
@@ -112,10 +126,10 @@ static void strmap_grow(struct ctk_strmap *m)
     struct ctk_strmap_slot *ns = xcalloc(nmask + 1, sizeof *ns);
     for (size_t i = 0; i <= m->mask; i++) {
         struct ctk_strmap_slot *s = &m->slots[i];
-        if (!s->hash)
+        if (!s->tag)
             continue;
-        size_t j = s->hash & nmask;
-        while (ns[j].hash)
+        size_t j = hash_bytes(m->arena + s->off, s->len) & nmask;
+        while (ns[j].tag)
             j = (j + 1) & nmask;
         ns[j] = *s;
     }
@@ -126,13 +140,14 @@ static void strmap_grow(struct ctk_strmap *m)
 
 void ctk_strmap_put(struct ctk_strmap *m, const char *key, size_t len, int32_t id)
 {
-    if (len > UINT32_MAX)
-        ctk_die("vocabulary entry too long");
+    if (len > UINT32_MAX / 2 || m->arena_len > UINT32_MAX / 2)
+        ctk_die("vocabulary too large");
     uint64_t h = hash_bytes(key, len);
+    uint32_t tag = hash_tag(h);
     size_t j = h & m->mask;
-    for (; m->slots[j].hash; j = (j + 1) & m->mask) {
+    for (; m->slots[j].tag; j = (j + 1) & m->mask) {
         struct ctk_strmap_slot *s = &m->slots[j];
-        if (s->hash == h && s->len == len && memcmp(m->arena + s->off, key, len) == 0) {
+        if (s->tag == tag && s->len == len && same_bytes(m->arena + s->off, key, len)) {
             s->id = id;
             return;
         }
@@ -146,7 +161,7 @@ void ctk_strmap_put(struct ctk_strmap *m, const char *key, size_t len, int32_t i
     }
     memcpy(m->arena + m->arena_len, key, len);
     m->arena[m->arena_len + len] = 0;
-    m->slots[j] = (struct ctk_strmap_slot){h, m->arena_len, (uint32_t)len, id};
+    m->slots[j] = (struct ctk_strmap_slot){tag, (uint32_t)m->arena_len, (uint32_t)len, id};
     m->arena_len += len + 1;
     if (len > m->maxlen)
         m->maxlen = len;
@@ -157,9 +172,10 @@ void ctk_strmap_put(struct ctk_strmap *m, const char *key, size_t len, int32_t i
 int32_t ctk_strmap_get(const struct ctk_strmap *m, const char *key, size_t len)
 {
     uint64_t h = hash_bytes(key, len);
-    for (size_t j = h & m->mask; m->slots[j].hash; j = (j + 1) & m->mask) {
+    uint32_t tag = hash_tag(h);
+    for (size_t j = h & m->mask; m->slots[j].tag; j = (j + 1) & m->mask) {
         const struct ctk_strmap_slot *s = &m->slots[j];
-        if (s->hash == h && s->len == len && memcmp(m->arena + s->off, key, len) == 0)
+        if (s->tag == tag && s->len == len && same_bytes(m->arena + s->off, key, len))
             return s->id;
     }
     return -1;

@@ -13,10 +13,17 @@
  *   nan        healthy, with a NaN in every 50th row
  *   pairs      text1.emb, text2.emb, score: 1 positive to 10 negatives
  *   pairs-ok   the same, 1 to 1
+ *   pairs-fn   1 to 1, a third of the negatives near-copies (false negatives)
  *   sts-good   text1.emb, text2.emb, score in [0,5]; text2 is text1 plus noise
  *              shrinking as the score grows (high Spearman)
  *   sts-bad    the same with noise unrelated to the score (low Spearman)
  *   random     N(0, I), no labels (for timing: ROWS x DIM)
+ *
+ *   diag-gen fixture FILE > stream
+ *
+ * writes the rows x and labels y ("c0", "c1", ...) of a reference fixture
+ * (tests/golden/diag/random.txt, "KEY COUNT values" lines) as a stream, so
+ * that ctk-diag's report can be checked against numpy end to end.
  */
 #include "config.h"
 #include "err.h"
@@ -112,7 +119,10 @@ static void pair_stream(struct gen *g)
                 for (int k = 0; k < g->d; k++) y[k] = x[k] + ctk_rng_normal_f32(&g->rng, 0, 0.3f);
                 sc[i] = 1;
             } else {
-                row(g, y, -1, 0, 1);
+                if (!strcmp(g->name, "pairs-fn") && (r0 + i) % 6 == 1)
+                    for (int k = 0; k < g->d; k++) y[k] = x[k] + ctk_rng_normal_f32(&g->rng, 0, 0.3f);
+                else
+                    row(g, y, -1, 0, 1);
                 sc[i] = 0;
             }
         }
@@ -121,15 +131,77 @@ static void pair_stream(struct gen *g)
     }
 }
 
+/* The values of record key in a fixture file (count in *n); NULL if absent. */
+static double *fixture_record(const char *path, const char *key, int64_t *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) ctk_die("cannot open %s", path);
+    char *line = NULL, k[32];
+    size_t cap = 0;
+    double *v = NULL;
+    while (!v && getline(&line, &cap, f) > 0) {
+        int len = 0;
+        long long cnt;
+        if (line[0] == '#' || sscanf(line, "%31s %lld%n", k, &cnt, &len) != 2 || strcmp(k, key)) continue;
+        char *p = line + len, *q;
+        v = xmallocarray((size_t)cnt, sizeof(double));
+        for (long long i = 0; i < cnt; i++, p = q) v[i] = strtod(p, &q);
+        *n = cnt;
+    }
+    free(line);
+    fclose(f);
+    if (!v) ctk_die("%s has no record '%s'", path, key);
+    return v;
+}
+
+static void fixture_stream(struct gen *g, const char *path)
+{
+    struct ctk_err e;
+    int64_t nshape, nx, ny;
+    double *shape = fixture_record(path, "shape", &nshape), *x = fixture_record(path, "x", &nx),
+           *y = fixture_record(path, "y", &ny);
+    g->rows = (int64_t)shape[0];
+    g->d = (int)shape[1];
+    if (nx != g->rows * g->d || ny != g->rows) ctk_die("%s: x or y of the wrong size", path);
+    int ei = ctk_meta_add_col(&g->meta, "emb", CTK_COL_DENSE, CTK_F32, g->d);
+    int li = ctk_meta_add_col(&g->meta, "label", CTK_COL_STRING, CTK_U8, 0);
+    g->meta.dim = g->d;
+    if (ctk_stream_open_write(&g->out, stdout, "stdout", &g->meta, &e)) ctk_die_err(&e);
+    ctk_chunk_reset(&g->ck, &g->meta);
+    float *xe = ctk_col_dense_reserve(&g->ck, &g->meta, ei, g->rows);
+    for (int64_t i = 0; i < nx; i++) xe[i] = (float)x[i];
+    for (int64_t i = 0; i < g->rows; i++) {
+        char lab[32];
+        snprintf(lab, sizeof lab, "c%d", (int)y[i]);
+        ctk_col_append(&g->ck, &g->meta, li, lab, (int64_t)strlen(lab));
+    }
+    g->ck.rows = g->rows;
+    if (ctk_chunk_write(&g->out, &g->ck, &e)) ctk_die_err(&e);
+    free(shape);
+    free(x);
+    free(y);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const known[] = {"healthy", "collapse", "cone", "overlap", "dominant", "nan",
-                                        "pairs", "pairs-ok", "sts-good", "sts-bad", "random"};
+                                        "pairs", "pairs-ok", "pairs-fn", "sts-good", "sts-bad", "random"};
     struct gen g = {0};
     struct ctk_err e;
     ctk_init("diag-gen", argc, argv);
     if (argc < 2 || argc > 5) ctk_usage("usage: diag-gen SCENARIO [ROWS [DIM [SEED]]]");
     g.name = argv[1];
+    if (!strcmp(g.name, "fixture")) {
+        if (argc != 3) ctk_usage("usage: diag-gen fixture FILE");
+        ctk_check_binary_stdout();
+        ctk_meta_init(&g.meta);
+        ctk_meta_add_history(&g.meta, ctk_cmdline());
+        fixture_stream(&g, argv[2]);
+        if (ctk_stream_close(&g.out, &e)) ctk_die_err(&e);
+        ctk_chunk_free(&g.ck);
+        ctk_meta_free(&g.meta);
+        return 0;
+    }
     int ok = 0;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(g.name, known[i]);
     if (!ok) ctk_usage("unknown scenario '%s'", g.name);

@@ -64,6 +64,15 @@ symptoms() {
     [[ "$output" == *"positive_pairs: 275"* ]]
 }
 
+@test "negatives as similar as the positives are named as false negatives" {
+    gen healthy > "$TMP/h.ctk"
+    gen pairs-fn 600 > "$TMP/p.ctk"
+    run ctk-diag -q -f yaml --pairs "$TMP/p.ctk" "$TMP/h.ctk"
+    [ "$(symptoms)" = "false-negatives " ]
+    [[ "$output" == *"60 of 300 negative pairs (20.0%, >= 10%) are at least as similar as the mean positive pair"* ]]
+    [[ "$output" == *"fix: audit pairs; mine true hard negatives"* ]]
+}
+
 @test "NaN rows are counted, left out and named" {
     gen nan > "$TMP/n.ctk"
     run ctk-diag -q -f yaml "$TMP/n.ctk"
@@ -190,4 +199,22 @@ symptoms() {
     gen healthy > "$TMP/h.ctk"
     run bash -c "ctk-diag -q '$TMP/h.ctk' > /dev/full"
     [ "$status" -eq 1 ]
+}
+
+@test "the report's figures equal numpy/scipy/scikit-learn's on the committed fixture" {
+    fx="$SRC/tests/golden/diag/random.txt"
+    gen fixture "$fx" > "$TMP/f.ctk"
+    run ctk-diag -q -f yaml -k 5 "$TMP/f.ctk"
+    [ "$status" -eq 0 ]
+    printf '%s\n' "$output" > "$TMP/f.yaml"
+    # report key = fixture key; |got - want| <= 1e-6 + 1e-6 |want|
+    for kv in mean_cosine=mean_cos total_variance=total_variance top1_share=top1 \
+              effective_rank=erank uniformity=uniformity label_alignment=label_alignment \
+              silhouette=silhouette knn_accuracy=knn_acc; do
+        got=$(awk -v k="${kv%%=*}:" '/^metrics:/ { m = 1; next } /^[^ ]/ { m = 0 } m && $1 == k { print $2 }' "$TMP/f.yaml")
+        want=$(awk -v k="${kv#*=}" '$1 == k { print $3 }' "$fx")
+        awk -v g="$got" -v w="$want" -v k="${kv%%=*}" 'BEGIN {
+            d = g - w; if (d < 0) d = -d; a = w < 0 ? -w : w
+            if (g == "" || d > 1e-6 + 1e-6 * a) { print k ": got " g " want " w; exit 1 } }'
+    done
 }

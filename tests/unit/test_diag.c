@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "diag.h"
+#include "diagreport.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -194,6 +195,101 @@ static void test_hand(void)
     ctk_diag_labels_free(&l);
 }
 
+/* --- verdicts: each threshold on both sides of its boundary ------------------------ */
+
+static int has(const struct ctk_diag_space *s, const struct ctk_diag_space *b, enum ctk_symptom sym)
+{
+    struct ctk_diag_verdict v[16];
+    int n = ctk_diag_verdicts(s, b, v, 16), f = 0;
+    for (int i = 0; i < n; i++) f |= v[i].sym == sym;
+    return f;
+}
+
+static void expect(const char *what, int got, int want)
+{
+    if (got != want) {
+        printf("FAIL verdict %s: %s, want %s\n", what, got ? "found" : "not found", want ? "found" : "not found");
+        failures++;
+    }
+}
+
+static void test_verdicts(void)
+{
+    static const char *const names[] = {"a", "b"};
+    struct ctk_diag_space s, b;
+    struct ctk_diag_class cls[2] = {{.size = 100}, {.size = 100}};
+    int64_t csample[2] = {10, 10}, conf[4] = {10, 0, 0, 10};
+
+    ctk_diag_space_init(&s);
+    s.d = 8;
+    s.rows = s.used = 200;
+    s.mean_cos = 0.0;
+    expect("nothing", has(&s, NULL, CTK_SYM_COLLAPSE) | has(&s, NULL, CTK_SYM_ANISOTROPY), 0);
+    s.mean_cos = 0.9;
+    expect("collapse at 0.90", has(&s, NULL, CTK_SYM_COLLAPSE), 1);
+    expect("no cone when collapsed", has(&s, NULL, CTK_SYM_ANISOTROPY), 0);
+    s.mean_cos = 0.8999;
+    expect("collapse below 0.90", has(&s, NULL, CTK_SYM_COLLAPSE), 0);
+    expect("cone at 0.8999", has(&s, NULL, CTK_SYM_ANISOTROPY), 1);
+    s.mean_cos = 0.3999;
+    expect("cone below 0.40", has(&s, NULL, CTK_SYM_ANISOTROPY), 0);
+    s.rows = 201, s.nonfinite_rows = 1;
+    expect("nan", has(&s, NULL, CTK_SYM_NAN), 1);
+    s.nonfinite_rows = 0, s.zero_rows = 1;
+    expect("zero", has(&s, NULL, CTK_SYM_ZERO), 1);
+    s.zero_rows = 0;
+
+    /* with labels, the cone is judged on pairs of different classes */
+    s.nclass = 2, s.labels = names, s.cls = cls, s.csample = csample, s.confusion = conf, s.k = 10;
+    s.silhouette = 0.5, s.knn_acc = 1;
+    s.mean_cos = 0.6, s.cross_cos = 0.1;
+    expect("no cone: classes apart", has(&s, NULL, CTK_SYM_ANISOTROPY), 0);
+    s.cross_cos = 0.4;
+    expect("cone between classes", has(&s, NULL, CTK_SYM_ANISOTROPY), 1);
+    s.cross_cos = 0.1;
+    expect("no overlap", has(&s, NULL, CTK_SYM_OVERLAP), 0);
+    conf[0] = 8, conf[1] = 2; /* 20% of a voted b */
+    expect("overlap at 20%", has(&s, NULL, CTK_SYM_OVERLAP), 1);
+    conf[0] = 9, conf[1] = 1;
+    expect("no overlap at 10%", has(&s, NULL, CTK_SYM_OVERLAP), 0);
+    s.silhouette = 0.0499;
+    expect("overlap: silhouette below 0.05", has(&s, NULL, CTK_SYM_OVERLAP), 1);
+    s.silhouette = 0.5;
+    csample[0] = 4, conf[0] = 2, conf[1] = 2; /* too few rows to judge */
+    expect("no overlap under 5 rows", has(&s, NULL, CTK_SYM_OVERLAP), 0);
+    cls[0].size = 400;
+    expect("dominance at 4:1", has(&s, NULL, CTK_SYM_DOMINANCE), 1);
+    cls[0].size = 399;
+    expect("no dominance below 4:1", has(&s, NULL, CTK_SYM_DOMINANCE), 0);
+
+    /* pairs */
+    s.has_pairs = 1, s.pos = 100, s.neg = 300, s.pos_cos = 0.8;
+    expect("pair imbalance at 3:1", has(&s, NULL, CTK_SYM_PAIR_IMBALANCE), 1);
+    s.neg = 299;
+    expect("no pair imbalance below 3:1", has(&s, NULL, CTK_SYM_PAIR_IMBALANCE), 0);
+    s.pos = 0, s.pos_cos = NAN;
+    expect("pair imbalance: no positives", has(&s, NULL, CTK_SYM_PAIR_IMBALANCE), 1);
+    s.pos = 100, s.neg = 0;
+    expect("positives only: in-batch negatives", has(&s, NULL, CTK_SYM_PAIR_IMBALANCE), 0);
+    s.neg = 100, s.pos_cos = 0.8, s.neg_high = 10;
+    expect("false negatives at 10%", has(&s, NULL, CTK_SYM_FALSE_NEGATIVES), 1);
+    s.neg_high = 9;
+    expect("no false negatives below 10%", has(&s, NULL, CTK_SYM_FALSE_NEGATIVES), 0);
+
+    /* forgetting */
+    ctk_diag_space_init(&b);
+    s.has_sts = b.has_sts = 1;
+    b.spearman = 0.80, s.spearman = 0.78;
+    expect("forgetting at 0.02", has(&s, &b, CTK_SYM_FORGETTING), 1);
+    s.spearman = 0.7801;
+    expect("no forgetting below 0.02", has(&s, &b, CTK_SYM_FORGETTING), 0);
+    expect("no forgetting without before", has(&s, NULL, CTK_SYM_FORGETTING), 0);
+
+    expect("symptom names", ctk_symptom_parse("class-overlap") == CTK_SYM_OVERLAP &&
+                                ctk_symptom_parse("forgetting") == CTK_SYM_FORGETTING &&
+                                ctk_symptom_parse("nope") == -1, 1);
+}
+
 /* --- numpy reference ------------------------------------------------------------ */
 
 struct rec {
@@ -348,6 +444,7 @@ int main(int argc, char **argv)
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/golden/diag/random.txt", argc > 1 ? argv[1] : src ? src : ".");
     test_hand();
+    test_verdicts();
     test_reference(path);
     if (failures) {
         printf("test_diag: %d failures\n", failures);

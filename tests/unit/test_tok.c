@@ -10,7 +10,8 @@
  * and 128 (Rust keeps the first max-2 tokens, then adds [CLS]/[SEP]), and
  * 1000 sentence pairs with type ids, untruncated, truncated (LongestFirst)
  * and without special tokens. Then the second corpus (text from the man
- * pages and docs of this machine, several languages), and the UTF-8 rules:
+ * pages, docs and translations of this machine, many languages), a third of
+ * random code points from every plane, and the UTF-8 rules:
  * WHATWG maximal-subpart replacement (Unicode 15 §3.9, Table 3-8 examples)
  * and `ab\xFFcd` -> 101 5925 2094 102.
  *
@@ -259,18 +260,17 @@ static void check_model(const struct model *m, const struct lines *text)
     free(dir);
 }
 
-/* The second corpus: other text of this machine, single and pairs. */
-static void check_corpus2(const struct model *m)
+/* The other corpora: corpus2 (text of this machine: man pages, docs,
+ * translations), corpus3 (random code points of every plane). */
+static void check_corpus(const char *corpus, const struct model *m)
 {
     char path[1024];
     size_t len, lenw;
-    snprintf(path, sizeof path, "%s/corpus2.txt.gz", datadir);
-    if (access(path, R_OK) != 0)
-        return;
+    snprintf(path, sizeof path, "%s/%s.txt.gz", datadir, corpus);
     char *tbuf = read_gz(path, &len);
     struct lines T, L;
     split_lines(tbuf, len, &T);
-    snprintf(path, sizeof path, "%s/corpus2.%s.ids.gz", datadir, m->ids);
+    snprintf(path, sizeof path, "%s/%s.%s.ids.gz", datadir, corpus, m->ids);
     char *wbuf = read_gz(path, &lenw);
     split_lines(wbuf, lenw, &L);
     struct ctk_err e;
@@ -282,7 +282,7 @@ static void check_corpus2(const struct model *m)
     struct ctk_ids raw = {0}, got = {0}, want = {0};
     int before = failures, shown = 0;
     if (L.n != T.n) {
-        fprintf(stderr, "corpus2: %zu expected lines for %zu texts\n", L.n, T.n);
+        fprintf(stderr, "%s: %zu expected lines for %zu texts\n", corpus, L.n, T.n);
         failures++;
     }
     for (size_t i = 0; i < L.n && i < T.n; i++) {
@@ -290,9 +290,10 @@ static void check_corpus2(const struct model *m)
         encode_line(&t, &sc, T.s[i], T.len[i], &raw);
         ctk_tokenizer_post(&t, raw.v, raw.n, NULL, 0, 1, 0, &got, NULL, &e);
         if (!same(&got, want.v, want.n))
-            report("corpus2", i + 1, &got, want.v, want.n, &shown);
+            report(corpus, i + 1, &got, want.v, want.n, &shown);
     }
-    printf("%-34s corpus2 %zu lines: %s\n", m->name, T.n, failures == before ? "all equal" : "MISMATCH");
+    printf("%-34s %s %zu lines: %s\n", m->name, corpus, T.n,
+           failures == before ? "all equal" : "MISMATCH");
     ctk_tokenizer_free(&t);
     ctk_tok_scratch_free(&sc);
     ctk_ids_free(&raw);
@@ -457,8 +458,10 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
         check_model(&models[i], &T);
-    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
-        check_corpus2(&models[i]);
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        check_corpus("corpus2", &models[i]);
+        check_corpus("corpus3", &models[i]);
+    }
     check_utf8();
     check_invalid_rule();
     check_refusals();

@@ -1,0 +1,951 @@
+/*
+ * bert.c -- BERT encoders (see bert.h): loading, the forward pass over packed
+ * batches, pooling, Normalize, and the backward pass of all of it.
+ *
+ * The forward is Hugging Face's BertModel (modeling_bert.py):
+ *   x = LayerNorm(wte[id] + wpe[pos] + wtt[type]); dropout
+ *   per layer:  qkv = x·Wqkvᵀ + b;  y = attention(qkv) per sequence
+ *               h = LayerNorm(x + dropout(y·Woᵀ + b))          (BertSelfOutput)
+ *               x = LayerNorm(h + dropout(gelu(h·Wiᵀ + b)·W2ᵀ + b))  (BertOutput)
+ * then the Pooling module and, when the folder has one, Normalize. backward()
+ * is that list read bottom-up.
+ *
+ * Threads: the sgemms use OpenBLAS's threads; attention (per sequence and
+ * head) and the row-wise passes (LayerNorm, GELU) use a small pool of our
+ * own, with OpenBLAS set to one thread while the pool calls it. Each item of
+ * work is computed the same way whatever thread runs it, so results do not
+ * depend on the number of threads.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bert.h"
+#include "blas.h"
+#include "layers.h"
+#include "model.h"
+#include "rng.h"
+
+/* ------------------------------------------------------------------------ */
+/* A pool of threads running fn(ctx, item, thread) over items 0 .. n-1       */
+
+struct pool {
+    int nthreads; /* including the caller */
+    pthread_t *tid;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    void (*fn)(void *ctx, int64_t item, int thread);
+    void *ctx;
+    int64_t nitems;
+    atomic_llong next;
+    atomic_int busy;   /* workers still running the current job */
+    atomic_uint gen;   /* job number, bumped for each run */
+    atomic_int quit;
+};
+
+struct worker_arg {
+    struct pool *p;
+    int thread;
+};
+
+/*
+ * Waiting: a short spin first (a forward pass runs a job per layer and
+ * step, microseconds apart), then sleep on the condition variable.
+ */
+#define POOL_SPINS 4000
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void pool_work(struct pool *p, int thread)
+{
+    for (;;) {
+        int64_t i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->nitems) break;
+        p->fn(p->ctx, i, thread);
+    }
+}
+
+static void *pool_main(void *arg)
+{
+    struct worker_arg *wa = arg;
+    struct pool *p = wa->p;
+    unsigned seen = 0;
+    for (;;) {
+        for (int k = 0; k < POOL_SPINS && atomic_load(&p->gen) == seen && !atomic_load(&p->quit); k++)
+            cpu_relax();
+        if (atomic_load(&p->gen) == seen) {
+            pthread_mutex_lock(&p->mu);
+            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
+                pthread_cond_wait(&p->go, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->quit)) break;
+        seen = atomic_load(&p->gen);
+        pool_work(p, wa->thread);
+        if (atomic_fetch_sub(&p->busy, 1) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    free(wa);
+    return NULL;
+}
+
+static void pool_init(struct pool *p, int nthreads)
+{
+    memset(p, 0, sizeof *p);
+    p->nthreads = nthreads < 1 ? 1 : nthreads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->tid = xcalloc((size_t)p->nthreads, sizeof *p->tid);
+    for (int t = 1; t < p->nthreads; t++) {
+        struct worker_arg *wa = xmalloc(sizeof *wa);
+        wa->p = p;
+        wa->thread = t;
+        if (pthread_create(&p->tid[t], NULL, pool_main, wa) != 0)
+            ctk_die("cannot start a thread; try -j 1");
+    }
+}
+
+static void pool_run(struct pool *p, int64_t n, void (*fn)(void *, int64_t, int), void *ctx)
+{
+    if (n <= 0) return;
+    p->fn = fn;
+    p->ctx = ctx;
+    p->nitems = n;
+    atomic_store(&p->next, 0);
+    if (p->nthreads == 1 || n == 1) {
+        pool_work(p, 0);
+        return;
+    }
+    atomic_store(&p->busy, p->nthreads - 1);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->gen, 1);
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    pool_work(p, 0);
+    for (int k = 0; k < POOL_SPINS && atomic_load(&p->busy) > 0; k++) cpu_relax();
+    if (atomic_load(&p->busy) > 0) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->busy) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static void pool_free(struct pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->quit, 1);
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (int t = 1; t < p->nthreads; t++) pthread_join(p->tid[t], NULL);
+    free(p->tid);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The model                                                                 */
+
+struct bert_config {
+    int64_t V, P, TT; /* vocabulary, positions, token types */
+    int64_t C, H, I, L;
+    float eps;
+    float hidden_p, att_p; /* dropout rates */
+};
+
+/* Parameters: one allocation carved by bert_param_sizes (llm.c ParameterTensors). */
+#define NPARAM_TENSORS 16
+struct bert_params {
+    float *wte;     /* (V, C) */
+    float *wpe;     /* (P, C) */
+    float *wtt;     /* (TT, C) */
+    float *lnew;    /* (C) embeddings LayerNorm */
+    float *lneb;    /* (C) */
+    float *qkvw;    /* (L, 3C, C) query, key, value weights of a layer, adjacent */
+    float *qkvb;    /* (L, 3C) */
+    float *attprojw; /* (L, C, C) attention.output.dense */
+    float *attprojb; /* (L, C) */
+    float *ln1w;    /* (L, C) attention.output.LayerNorm */
+    float *ln1b;    /* (L, C) */
+    float *fcw;     /* (L, I, C) intermediate.dense */
+    float *fcb;     /* (L, I) */
+    float *fcprojw; /* (L, C, I) output.dense */
+    float *fcprojb; /* (L, C) */
+    float *ln2w;    /* (L, C) output.LayerNorm */
+    float *ln2b;    /* (L, C) */
+};
+
+static void bert_param_sizes(size_t sz[NPARAM_TENSORS + 1], const struct bert_config *c)
+{
+    size_t C = (size_t)c->C, L = (size_t)c->L, I = (size_t)c->I;
+    size_t s[] = {c->V * C, c->P * C, c->TT * C, C, C, L * 3 * C * C, L * 3 * C, L * C * C, L * C,
+                  L * C, L * C, L * I * C, L * I, L * C * I, L * C, L * C, L * C};
+    memcpy(sz, s, sizeof s);
+}
+
+static void bert_point_params(struct bert_params *p, float *mem, const struct bert_config *c)
+{
+    size_t sz[NPARAM_TENSORS + 1];
+    bert_param_sizes(sz, c);
+    float **ptrs[] = {&p->wte, &p->wpe, &p->wtt, &p->lnew, &p->lneb, &p->qkvw, &p->qkvb,
+                      &p->attprojw, &p->attprojb, &p->ln1w, &p->ln1b, &p->fcw, &p->fcb,
+                      &p->fcprojw, &p->fcprojb, &p->ln2w, &p->ln2b};
+    for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) {
+        *ptrs[i] = mem;
+        mem += sz[i];
+    }
+}
+
+/* Activations of one forward pass; in inference every layer shares layer 0's buffers. */
+struct bert_acts {
+    int64_t N, S, cap_N, cap_S, cap_att; /* sizes they were allocated for */
+    int per_layer;                /* 1: kept per layer for backward */
+    float *mem;
+    float *embsum;  /* (N, C) embeddings before their LayerNorm */
+    float *embmean, *embrstd; /* (N) */
+    float *x;       /* (L+1, N, C) input of each layer; x[L] the last hidden state */
+    float *qkv;     /* (L, N, 3C) */
+    float *atty;    /* (L, N, C) attention output before its dense layer */
+    float *res1;    /* (L, N, C) residual sum before attention.output.LayerNorm */
+    float *mean1, *rstd1; /* (L, N) */
+    float *h1;      /* (L, N, C) */
+    float *ff;      /* (L, N, I) intermediate before GELU */
+    float *ffg;     /* (L, N, I) after GELU */
+    float *res2;    /* (L, N, C) */
+    float *mean2, *rstd2; /* (L, N) */
+    float *tmp;     /* (N, C) dense outputs before their residual (not kept) */
+    float *att;     /* (L, Σ H·T²) attention probabilities, training only */
+    int64_t *att_off; /* (S+1) offset of sequence s in a layer's att */
+    float *pooled;  /* (S, C) */
+    int64_t *argmax; /* (S, C) max pooling's winners */
+    float *norm;    /* (S) */
+};
+
+struct bert {
+    struct bert_config cfg;
+    struct bert_params p;
+    float *params_mem;
+    size_t nparams_floats;
+    struct ctk_model model; /* opened without weights, for save */
+    float *pooler;          /* (C*C + C) pooler.dense weight and bias, or NULL */
+    enum ctk_pool_mode pool;
+    int threads;
+    int blas_threads;       /* sgemm threaded by OpenBLAS (else: split over our pool) */
+    struct pool pool_threads;
+    float *scratch;         /* (threads, 2·Tmax²) attention working space */
+    int64_t scratch_T;
+    struct bert_acts a;
+    /* what the last forward saw, for backward */
+    struct ctk_tokens t;
+    int32_t *ids_copy, *types_copy;
+    int64_t *offsets_copy;
+    int trained;            /* the last forward was a training one */
+    uint64_t seed;
+    /* backward scratch */
+    float *bw_mem;
+    int64_t bw_cap;
+};
+
+static void bert_free_acts(struct bert_acts *a)
+{
+    free(a->mem);
+    free(a->att);
+    free(a->att_off);
+    free(a->argmax);
+    memset(a, 0, sizeof *a);
+}
+
+/* Size the activations for N tokens in S sequences (att_total = Σ H·T² per layer). */
+static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_total, int train)
+{
+    struct bert_acts *a = &b->a;
+    const struct bert_config *c = &b->cfg;
+    int64_t C = c->C, I = c->I, L = train ? c->L : 1;
+    if (a->mem && a->per_layer == train && N <= a->cap_N && S <= a->cap_S &&
+        (!train || att_total <= a->cap_att)) {
+        a->N = N;
+        a->S = S;
+    } else {
+        int64_t capN = N > a->cap_N ? N : a->cap_N;
+        if (a->per_layer != train) capN = N;
+        int64_t capS = S > a->cap_S ? S : a->cap_S;
+        if (capS < 1) capS = 1;
+        free(a->mem);
+        free(a->att);
+        free(a->argmax);
+        free(a->att_off);
+        size_t sz[] = {
+            (size_t)(capN * C), (size_t)capN, (size_t)capN,                       /* emb */
+            (size_t)((train ? c->L + 1 : 2) * capN * C),                          /* x */
+            (size_t)(L * capN * 3 * C), (size_t)(L * capN * C), (size_t)(L * capN * C), /* qkv atty res1 */
+            (size_t)(L * capN), (size_t)(L * capN), (size_t)(L * capN * C),        /* mean1 rstd1 h1 */
+            (size_t)(L * capN * I), (size_t)(train ? L * capN * I : 0),            /* ff ffg */
+            (size_t)(L * capN * C), (size_t)(L * capN), (size_t)(L * capN),        /* res2 mean2 rstd2 */
+            (size_t)(capN * C), (size_t)(capS * C), (size_t)capS,                  /* tmp pooled norm */
+        };
+        size_t total = 0;
+        for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += sz[i];
+        a->mem = xmallocarray(total, sizeof(float));
+        float *m = a->mem;
+        float **ptrs[] = {&a->embsum, &a->embmean, &a->embrstd, &a->x, &a->qkv, &a->atty,
+                          &a->res1, &a->mean1, &a->rstd1, &a->h1, &a->ff, &a->ffg, &a->res2,
+                          &a->mean2, &a->rstd2, &a->tmp, &a->pooled, &a->norm};
+        for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) {
+            *ptrs[i] = m;
+            m += sz[i];
+        }
+        if (!train) a->ffg = a->ff; /* GELU in place */
+        a->cap_att = train ? att_total : 0;
+        a->att = train && att_total ? xmallocarray((size_t)(c->L * att_total), sizeof(float)) : NULL;
+        a->argmax = xmallocarray((size_t)(capS * C), sizeof(int64_t));
+        a->att_off = xmallocarray((size_t)capS + 1, sizeof(int64_t));
+        a->cap_N = capN;
+        a->cap_S = capS;
+        a->per_layer = train;
+        a->N = N;
+        a->S = S;
+    }
+}
+
+/* Buffers of layer l (layer 0's in inference). */
+#define LAYER(ptr, l, width) (b->a.per_layer ? (ptr) + (int64_t)(l) * N * (width) : (ptr))
+#define LAYERX(l) (b->a.per_layer ? b->a.x + (int64_t)(l) * N * C : b->a.x + (int64_t)((l) & 1) * N * C)
+
+/* Seeds of the dropout sites: one stream of the training seed per (layer, site). */
+enum { SITE_EMB, SITE_ATT, SITE_ATTOUT, SITE_FFNOUT, NSITES };
+static uint64_t site_seed(uint64_t seed, int64_t layer, int site)
+{
+    uint64_t st = seed ^ ((uint64_t)(layer * NSITES + site + 1) * 0x9e3779b97f4a7c15ULL);
+    return ctk_splitmix64(&st);
+}
+
+/* --- parallel passes ------------------------------------------------------ */
+
+#define ROWS_PER_ITEM 16
+
+struct ln_job {
+    float *out, *res, *mean, *rstd;
+    const float *a, *bb, *w, *bias;
+    float eps;
+    int64_t N, C;
+};
+
+static void ln_item(void *ctx, int64_t item, int thread)
+{
+    struct ln_job *j = ctx;
+    int64_t r0 = item * ROWS_PER_ITEM, n = j->N - r0 < ROWS_PER_ITEM ? j->N - r0 : ROWS_PER_ITEM;
+    int64_t C = j->C;
+    if (j->bb)
+        residual_layernorm_forward(j->out + r0 * C, j->res + r0 * C, j->mean + r0, j->rstd + r0,
+                                   j->a + r0 * C, j->bb + r0 * C, j->w, j->bias, j->eps, n, C);
+    else
+        layernorm_forward(j->out + r0 * C, j->mean + r0, j->rstd + r0, j->a + r0 * C, j->w,
+                          j->bias, j->eps, n, C);
+}
+
+/* out = LayerNorm(a + bb) (bb NULL: LayerNorm(a)), rows spread over the pool. */
+static void par_layernorm(struct bert *b, float *out, float *res, float *mean, float *rstd,
+                          const float *a, const float *bb, const float *w, const float *bias,
+                          int64_t N)
+{
+    struct ln_job j = {out, res, mean, rstd, a, bb, w, bias, b->cfg.eps, N, b->cfg.C};
+    pool_run(&b->pool_threads, (N + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM, ln_item, &j);
+}
+
+struct gelu_job {
+    float *out;
+    const float *inp;
+    int64_t n;
+};
+
+#define GELU_PER_ITEM 16384
+static void gelu_item(void *ctx, int64_t item, int thread)
+{
+    struct gelu_job *j = ctx;
+    int64_t i0 = item * GELU_PER_ITEM, n = j->n - i0 < GELU_PER_ITEM ? j->n - i0 : GELU_PER_ITEM;
+    gelu_forward(j->out + i0, j->inp + i0, n);
+}
+
+static void par_gelu(struct bert *b, float *out, const float *inp, int64_t n)
+{
+    struct gelu_job j = {out, inp, n};
+    pool_run(&b->pool_threads, (n + GELU_PER_ITEM - 1) / GELU_PER_ITEM, gelu_item, &j);
+}
+
+struct att_job {
+    struct bert *b;
+    float *out;       /* (N, C) */
+    float *dqkv;      /* backward: (N, 3C) */
+    const float *dout;
+    float *att;       /* this layer's probabilities, or NULL */
+    const float *qkv;
+    const int64_t *offsets;
+    float p;
+    uint64_t seed;
+};
+
+static void att_item(void *ctx, int64_t item, int thread)
+{
+    struct att_job *j = ctx;
+    struct bert *b = j->b;
+    int64_t H = b->cfg.H, C = b->cfg.C;
+    int64_t s = item / H, h = item % H;
+    int64_t o = j->offsets[s], T = j->offsets[s + 1] - o;
+    if (T == 0) return;
+    float *scratch = b->scratch + (int64_t)thread * 2 * b->scratch_T * b->scratch_T;
+    float *att = j->att ? j->att + b->a.att_off[s] : NULL;
+    uint64_t seed = j->seed ^ ((uint64_t)s * 0xd1b54a32d192ed03ULL);
+    if (j->dqkv)
+        attention_backward(j->dqkv + o * 3 * C, scratch, j->dout + o * C, att, j->qkv + o * 3 * C,
+                           j->p, seed, T, C, H, h, h + 1);
+    else
+        attention_forward(j->out + o * C, att, j->qkv + o * 3 * C, scratch, j->p, seed, T, C, H, h,
+                          h + 1);
+}
+
+static void par_attention(struct bert *b, struct att_job *j, int64_t S)
+{
+    if (b->threads > 1 && b->blas_threads) ctk_blas_set_threads(1);
+    pool_run(&b->pool_threads, S * b->cfg.H, att_item, j);
+    if (b->threads > 1 && b->blas_threads) ctk_blas_set_threads(b->threads);
+}
+
+struct lin_job {
+    float *out;
+    const float *inp, *w, *b;
+    int64_t N, C, OC, per;
+};
+
+static void lin_item(void *ctx, int64_t item, int thread)
+{
+    struct lin_job *j = ctx;
+    int64_t o0 = item * j->per, o1 = o0 + j->per < j->OC ? o0 + j->per : j->OC;
+    linear_forward_cols(j->out, j->inp, j->w, j->b, j->N, j->C, j->OC, o0, o1);
+}
+
+/* A linear layer, its output columns split over the threads (OpenBLAS single-threaded). */
+static void par_linear(struct bert *b, float *out, const float *inp, const float *w,
+                       const float *bias, int64_t N, int64_t C, int64_t OC)
+{
+    if (b->threads == 1 || b->blas_threads) {
+        linear_forward(out, inp, w, bias, N, C, OC);
+        return;
+    }
+    int64_t per = (OC + b->threads - 1) / b->threads;
+    per = (per + 31) / 32 * 32; /* whole kernel panels */
+    struct lin_job j = {out, inp, w, bias, N, C, OC, per};
+    pool_run(&b->pool_threads, (OC + per - 1) / per, lin_item, &j);
+}
+
+struct linb_job {
+    float *dinp, *dw, *db;
+    const float *dout, *inp, *w;
+    int64_t N, C, OC, cper, oper;
+};
+
+static void linb_item(void *ctx, int64_t item, int thread)
+{
+    struct linb_job *j = ctx;
+    int64_t c0 = item * j->cper, c1 = c0 + j->cper < j->C ? c0 + j->cper : j->C;
+    int64_t o0 = item * j->oper, o1 = o0 + j->oper < j->OC ? o0 + j->oper : j->OC;
+    linear_backward_part(j->dinp, j->dw, j->db, j->dout, j->inp, j->w, j->N, j->C, j->OC,
+                         c0 < j->C ? c0 : j->C, c1 < j->C ? c1 : j->C, o0 < j->OC ? o0 : j->OC,
+                         o1 < j->OC ? o1 : j->OC);
+}
+
+/* linear_backward with dinp's columns and dw's rows split over the threads. */
+static void par_linear_backward(struct bert *b, float *dinp, float *dw, float *db,
+                                const float *dout, const float *inp, const float *w, int64_t N,
+                                int64_t C, int64_t OC)
+{
+    if (b->threads == 1 || b->blas_threads) {
+        linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+        return;
+    }
+    int64_t T = b->threads;
+    int64_t cper = ((C + T - 1) / T + 31) / 32 * 32, oper = ((OC + T - 1) / T + 31) / 32 * 32;
+    struct linb_job j = {dinp, dw, db, dout, inp, w, N, C, OC, cper, oper};
+    pool_run(&b->pool_threads, T, linb_item, &j);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Forward                                                                   */
+
+static int check_tokens(const struct bert *b, const struct ctk_tokens *t, struct ctk_err *e)
+{
+    const struct bert_config *c = &b->cfg;
+    if (t->offsets[0] != 0) return ctk_err_set(e, "token batch: offsets[0] is not 0");
+    for (int64_t s = 0; s < t->S; s++) {
+        int64_t T = t->offsets[s + 1] - t->offsets[s];
+        if (T < 0) return ctk_err_set(e, "token batch: sequence %lld has negative length", (long long)s);
+        if (T > c->P)
+            return ctk_err_set(e,
+                               "sequence %lld has %lld tokens, more than the model's %lld positions "
+                               "(max_position_embeddings); tokenize with --max-length %lld",
+                               (long long)s, (long long)T, (long long)c->P, (long long)c->P);
+    }
+    int64_t N = t->offsets[t->S];
+    for (int64_t n = 0; n < N; n++) {
+        if (t->ids[n] < 0 || t->ids[n] >= c->V)
+            return ctk_err_set(e, "token id %d outside the model's vocabulary of %lld "
+                               "(tokens made with another vocabulary?)",
+                               t->ids[n], (long long)c->V);
+        if (t->type_ids && (t->type_ids[n] < 0 || t->type_ids[n] >= c->TT))
+            return ctk_err_set(e, "token type id %d outside the model's %lld types (type_vocab_size)",
+                               t->type_ids[n], (long long)c->TT);
+    }
+    return 0;
+}
+
+static void ensure_scratch(struct bert *b, int64_t Tmax)
+{
+    if (Tmax <= b->scratch_T) return;
+    free(b->scratch);
+    b->scratch = xmallocarray((size_t)(b->threads * 2 * Tmax * Tmax), sizeof(float));
+    b->scratch_T = Tmax;
+}
+
+static int bert_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, float *emb, int train,
+                        uint64_t seed, struct ctk_err *e)
+{
+    struct bert *b = enc->impl;
+    const struct bert_config *c = &b->cfg;
+    const struct bert_params *p = &b->p;
+    int64_t S = t->S, N = t->offsets[S], C = c->C, I = c->I, H = c->H;
+    if (check_tokens(b, t, e) < 0) return -1;
+    int64_t Tmax = 0, att_total = 0;
+    for (int64_t s = 0; s < S; s++) {
+        int64_t T = t->offsets[s + 1] - t->offsets[s];
+        Tmax = T > Tmax ? T : Tmax;
+        att_total += H * T * T;
+    }
+    ensure_scratch(b, Tmax);
+    bert_alloc_acts(b, N, S, att_total, train);
+    struct bert_acts *a = &b->a;
+    a->att_off[0] = 0;
+    for (int64_t s = 0; s < S; s++) {
+        int64_t T = t->offsets[s + 1] - t->offsets[s];
+        a->att_off[s + 1] = a->att_off[s] + H * T * T;
+    }
+    float hp = train ? c->hidden_p : 0, ap = train ? c->att_p : 0;
+
+    /* embeddings, LayerNorm, dropout */
+    embeddings_forward(a->embsum, t->ids, t->type_ids, t->offsets, p->wte, p->wpe, p->wtt, S, C);
+    par_layernorm(b, a->x, NULL, a->embmean, a->embrstd, a->embsum, NULL, p->lnew, p->lneb, N);
+    if (hp > 0) dropout_forward(a->x, a->x, hp, site_seed(seed, 0, SITE_EMB), N * C);
+
+    for (int64_t l = 0; l < c->L; l++) {
+        float *x = LAYERX(l), *xo = LAYERX(l + 1);
+        float *qkv = LAYER(a->qkv, l, 3 * C), *atty = LAYER(a->atty, l, C);
+        float *res1 = LAYER(a->res1, l, C), *h1 = LAYER(a->h1, l, C);
+        float *mean1 = LAYER(a->mean1, l, 1), *rstd1 = LAYER(a->rstd1, l, 1);
+        float *ff = LAYER(a->ff, l, I), *ffg = LAYER(a->ffg, l, I);
+        float *res2 = LAYER(a->res2, l, C);
+        float *mean2 = LAYER(a->mean2, l, 1), *rstd2 = LAYER(a->rstd2, l, 1);
+
+        par_linear(b, qkv, x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
+        struct att_job aj = {b, atty, NULL, NULL, train ? a->att + l * att_total : NULL, qkv,
+                             t->offsets, ap, site_seed(seed, l, SITE_ATT)};
+        par_attention(b, &aj, S);
+        par_linear(b, a->tmp, atty, p->attprojw + l * C * C, p->attprojb + l * C, N, C, C);
+        if (hp > 0) dropout_forward(a->tmp, a->tmp, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
+        par_layernorm(b, h1, res1, mean1, rstd1, a->tmp, x, p->ln1w + l * C, p->ln1b + l * C, N);
+
+        par_linear(b, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
+        par_gelu(b, ffg, ff, N * I);
+        par_linear(b, a->tmp, ffg, p->fcprojw + l * C * I, p->fcprojb + l * C, N, I, C);
+        if (hp > 0) dropout_forward(a->tmp, a->tmp, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
+        par_layernorm(b, xo, res2, mean2, rstd2, a->tmp, h1, p->ln2w + l * C, p->ln2b + l * C, N);
+    }
+
+    /* Pooling, Normalize */
+    float *last = LAYERX(c->L);
+    pool_forward(enc->normalize ? a->pooled : emb, a->argmax, last, t->offsets, b->pool, S, C);
+    if (enc->normalize) normalize_forward(emb, a->norm, a->pooled, S, C);
+
+    b->trained = train;
+    if (train) {
+        /* keep the batch for backward (the caller's buffers may change) */
+        b->ids_copy = xreallocarray(b->ids_copy, (size_t)(N ? N : 1), sizeof(int32_t));
+        b->types_copy = xreallocarray(b->types_copy, (size_t)(N ? N : 1), sizeof(int32_t));
+        b->offsets_copy = xreallocarray(b->offsets_copy, (size_t)S + 1, sizeof(int64_t));
+        memcpy(b->ids_copy, t->ids, (size_t)N * sizeof(int32_t));
+        if (t->type_ids) memcpy(b->types_copy, t->type_ids, (size_t)N * sizeof(int32_t));
+        memcpy(b->offsets_copy, t->offsets, (size_t)(S + 1) * sizeof(int64_t));
+        b->t.S = S;
+        b->t.ids = b->ids_copy;
+        b->t.type_ids = t->type_ids ? b->types_copy : NULL;
+        b->t.offsets = b->offsets_copy;
+        b->seed = seed;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Backward                                                                  */
+
+static void bert_backward(struct ctk_encoder *enc, const float *demb)
+{
+    struct bert *b = enc->impl;
+    const struct bert_config *c = &b->cfg;
+    const struct bert_params *p = &b->p;
+    struct bert_acts *a = &b->a;
+    if (!b->trained) ctk_die("internal error: backward without a training forward");
+    if (!enc->params[0].g) ctk_die("internal error: backward before ctk_encoder_alloc_grads");
+    const struct ctk_tokens *t = &b->t;
+    int64_t S = t->S, N = t->offsets[S], C = c->C, I = c->I, L = c->L;
+    int64_t att_total = a->att_off[S];
+    float hp = c->hidden_p, ap = c->att_p;
+    uint64_t seed = b->seed;
+
+    /* gradients: the same layout as the parameters, one slab from params[0].g */
+    struct bert_params g;
+    bert_point_params(&g, enc->params[0].g, c);
+
+    /* scratch: dx (N,C), dres (N,C), dh1 (N,C), dtmp (N,C), dqkv (N,3C), dff (N,I), dffg (N,I) */
+    int64_t need = N * (7 * C + 2 * I) + S * C;
+    if (need > b->bw_cap) {
+        free(b->bw_mem);
+        b->bw_mem = xmallocarray((size_t)need, sizeof(float));
+        b->bw_cap = need;
+    }
+    float *dx = b->bw_mem, *dres = dx + N * C, *dh1 = dres + N * C, *dtmp = dh1 + N * C;
+    float *dqkv = dtmp + N * C, *dff = dqkv + 3 * N * C, *dffg = dff + N * I, *dpool = dffg + N * I;
+
+    /* Normalize and Pooling */
+    memset(dx, 0, (size_t)(N * C) * sizeof(float));
+    if (enc->normalize) {
+        memset(dpool, 0, (size_t)(S * C) * sizeof(float));
+        normalize_backward(dpool, demb, a->pooled, a->norm, S, C);
+        pool_backward(dx, dpool, a->argmax, t->offsets, b->pool, S, C);
+    } else {
+        pool_backward(dx, demb, a->argmax, t->offsets, b->pool, S, C);
+    }
+
+    for (int64_t l = L - 1; l >= 0; l--) {
+        float *x = LAYERX(l);
+        float *qkv = LAYER(a->qkv, l, 3 * C), *atty = LAYER(a->atty, l, C);
+        float *res1 = LAYER(a->res1, l, C), *h1 = LAYER(a->h1, l, C);
+        float *mean1 = LAYER(a->mean1, l, 1), *rstd1 = LAYER(a->rstd1, l, 1);
+        float *ff = LAYER(a->ff, l, I), *ffg = LAYER(a->ffg, l, I);
+        float *res2 = LAYER(a->res2, l, C);
+        float *mean2 = LAYER(a->mean2, l, 1), *rstd2 = LAYER(a->rstd2, l, 1);
+
+        /* xo = LayerNorm(res2 = dropout(ffg·W2ᵀ + b2) + h1); dx holds dxo */
+        memset(dres, 0, (size_t)(N * C) * sizeof(float));
+        layernorm_backward(dres, g.ln2w + l * C, g.ln2b + l * C, dx, res2, mean2, rstd2,
+                           p->ln2w + l * C, N, C);
+        memcpy(dh1, dres, (size_t)(N * C) * sizeof(float)); /* residual into h1 */
+        memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
+        dropout_backward(dtmp, dres, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
+        memset(dffg, 0, (size_t)(N * I) * sizeof(float));
+        par_linear_backward(b, dffg, g.fcprojw + l * C * I, g.fcprojb + l * C, dtmp, ffg,
+                        p->fcprojw + l * C * I, N, I, C);
+        /* ffg = gelu(ff = h1·Wiᵀ + bi) */
+        memset(dff, 0, (size_t)(N * I) * sizeof(float));
+        gelu_backward(dff, dffg, ff, N * I);
+        par_linear_backward(b, dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1, p->fcw + l * I * C, N, C, I);
+
+        /* h1 = LayerNorm(res1 = dropout(atty·Woᵀ + bo) + x) */
+        memset(dres, 0, (size_t)(N * C) * sizeof(float));
+        layernorm_backward(dres, g.ln1w + l * C, g.ln1b + l * C, dh1, res1, mean1, rstd1,
+                           p->ln1w + l * C, N, C);
+        memcpy(dx, dres, (size_t)(N * C) * sizeof(float)); /* residual into x */
+        memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
+        dropout_backward(dtmp, dres, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
+        memset(dh1, 0, (size_t)(N * C) * sizeof(float)); /* dh1 reused as datty */
+        par_linear_backward(b, dh1, g.attprojw + l * C * C, g.attprojb + l * C, dtmp, atty,
+                        p->attprojw + l * C * C, N, C, C);
+        /* atty = attention(qkv) */
+        memset(dqkv, 0, (size_t)(N * 3 * C) * sizeof(float));
+        struct att_job aj = {b, NULL, dqkv, dh1, a->att + l * att_total, qkv, t->offsets, ap,
+                             site_seed(seed, l, SITE_ATT)};
+        par_attention(b, &aj, S);
+        /* qkv = x·Wqkvᵀ + bqkv */
+        par_linear_backward(b, dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, x,
+                        p->qkvw + l * 3 * C * C, N, C, 3 * C);
+    }
+
+    /* x0 = dropout(LayerNorm(embsum)); embsum = wte[id] + wpe[pos] + wtt[type] */
+    memset(dres, 0, (size_t)(N * C) * sizeof(float));
+    dropout_backward(dres, dx, hp, site_seed(seed, 0, SITE_EMB), N * C);
+    memset(dx, 0, (size_t)(N * C) * sizeof(float));
+    layernorm_backward(dx, g.lnew, g.lneb, dres, a->embsum, a->embmean, a->embrstd, p->lnew, N, C);
+    embeddings_backward(g.wte, g.wpe, g.wtt, dx, t->ids, t->type_ids, t->offsets, S, C);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Loading, saving                                                           */
+
+/* The tensors of the parameters, by Hugging Face name, and where they live. */
+static void bert_make_params(struct ctk_encoder *enc, struct bert *b)
+{
+    const struct bert_config *c = &b->cfg;
+    int64_t C = c->C, I = c->I, L = c->L;
+    int n = 5 + 16 * (int)L, k = 0;
+    struct ctk_param *ps = xcalloc((size_t)n, sizeof *ps);
+#define ADD(nm, ptr, d0, d1, dec)                                                         \
+    do {                                                                                  \
+        struct ctk_param *q = &ps[k++];                                                   \
+        q->name = nm;                                                                     \
+        q->w = (ptr);                                                                     \
+        q->ndim = (d1) ? 2 : 1;                                                           \
+        q->shape[0] = (d0);                                                               \
+        q->shape[1] = (d1);                                                               \
+        q->n = (size_t)((d0) * ((d1) ? (d1) : 1));                                        \
+        q->decay = (dec);                                                                 \
+    } while (0)
+    const struct bert_params *p = &b->p;
+    ADD(xstrdup("embeddings.word_embeddings.weight"), p->wte, c->V, C, 1);
+    ADD(xstrdup("embeddings.position_embeddings.weight"), p->wpe, c->P, C, 1);
+    ADD(xstrdup("embeddings.token_type_embeddings.weight"), p->wtt, c->TT, C, 1);
+    ADD(xstrdup("embeddings.LayerNorm.weight"), p->lnew, C, 0, 0);
+    ADD(xstrdup("embeddings.LayerNorm.bias"), p->lneb, C, 0, 0);
+    for (int64_t l = 0; l < L; l++) {
+        char buf[128];
+#define NM(fmt) (snprintf(buf, sizeof buf, "encoder.layer.%lld." fmt, (long long)l), xstrdup(buf))
+        ADD(NM("attention.self.query.weight"), p->qkvw + l * 3 * C * C, C, C, 1);
+        ADD(NM("attention.self.query.bias"), p->qkvb + l * 3 * C, C, 0, 0);
+        ADD(NM("attention.self.key.weight"), p->qkvw + l * 3 * C * C + C * C, C, C, 1);
+        ADD(NM("attention.self.key.bias"), p->qkvb + l * 3 * C + C, C, 0, 0);
+        ADD(NM("attention.self.value.weight"), p->qkvw + l * 3 * C * C + 2 * C * C, C, C, 1);
+        ADD(NM("attention.self.value.bias"), p->qkvb + l * 3 * C + 2 * C, C, 0, 0);
+        ADD(NM("attention.output.dense.weight"), p->attprojw + l * C * C, C, C, 1);
+        ADD(NM("attention.output.dense.bias"), p->attprojb + l * C, C, 0, 0);
+        ADD(NM("attention.output.LayerNorm.weight"), p->ln1w + l * C, C, 0, 0);
+        ADD(NM("attention.output.LayerNorm.bias"), p->ln1b + l * C, C, 0, 0);
+        ADD(NM("intermediate.dense.weight"), p->fcw + l * I * C, I, C, 1);
+        ADD(NM("intermediate.dense.bias"), p->fcb + l * I, I, 0, 0);
+        ADD(NM("output.dense.weight"), p->fcprojw + l * C * I, C, I, 1);
+        ADD(NM("output.dense.bias"), p->fcprojb + l * C, C, 0, 0);
+        ADD(NM("output.LayerNorm.weight"), p->ln2w + l * C, C, 0, 0);
+        ADD(NM("output.LayerNorm.bias"), p->ln2b + l * C, C, 0, 0);
+#undef NM
+    }
+#undef ADD
+    enc->params = ps;
+    enc->nparams = n;
+}
+
+static int bert_config_from(struct bert_config *bc, const struct ctk_model *m, struct ctk_err *e)
+{
+    const struct ctk_model_config *c = &m->cfg;
+    const char *cfg = "config.json";
+    if (strcmp(c->model_type, "bert") != 0)
+        return ctk_err_set(e, "%s: %s: model_type \"%s\" is not \"bert\"", m->dir, cfg, c->model_type);
+    if (strcmp(c->hidden_act, "gelu") != 0)
+        return ctk_err_set(e, "%s: %s: hidden_act \"%s\" is not supported (only \"gelu\", the erf "
+                           "GELU of BERT)", m->dir, cfg, c->hidden_act);
+    if (*c->position_embedding_type && strcmp(c->position_embedding_type, "absolute") != 0)
+        return ctk_err_set(e, "%s: %s: position_embedding_type \"%s\" is not supported (only "
+                           "\"absolute\")", m->dir, cfg, c->position_embedding_type);
+    if (c->hidden_size <= 0 || c->num_attention_heads <= 0 ||
+        c->hidden_size % c->num_attention_heads != 0)
+        return ctk_err_set(e, "%s: %s: hidden_size %lld is not a multiple of num_attention_heads "
+                           "%lld", m->dir, cfg, (long long)c->hidden_size,
+                           (long long)c->num_attention_heads);
+    if (c->vocab_size <= 0 || c->num_hidden_layers <= 0 || c->intermediate_size <= 0 ||
+        c->max_position_embeddings <= 0 || c->type_vocab_size <= 0)
+        return ctk_err_set(e, "%s: %s: vocab_size, num_hidden_layers, intermediate_size, "
+                           "max_position_embeddings and type_vocab_size must be positive",
+                           m->dir, cfg);
+    if (!(c->hidden_dropout_prob >= 0 && c->hidden_dropout_prob < 1) ||
+        !(c->attention_probs_dropout_prob >= 0 && c->attention_probs_dropout_prob < 1))
+        return ctk_err_set(e, "%s: %s: dropout probabilities must be in [0, 1)", m->dir, cfg);
+    bc->V = c->vocab_size;
+    bc->P = c->max_position_embeddings;
+    bc->TT = c->type_vocab_size;
+    bc->C = c->hidden_size;
+    bc->H = c->num_attention_heads;
+    bc->I = c->intermediate_size;
+    bc->L = c->num_hidden_layers;
+    bc->eps = (float)c->layer_norm_eps;
+    bc->hidden_p = (float)c->hidden_dropout_prob;
+    bc->att_p = (float)c->attention_probs_dropout_prob;
+    return 0;
+}
+
+static int bert_save(struct ctk_encoder *enc, const char *dir, struct ctk_err *e)
+{
+    struct bert *b = enc->impl;
+    int n = enc->nparams + (b->pooler ? 2 : 0);
+    struct ctk_st_wtensor *t = xcalloc((size_t)n, sizeof *t);
+    enum ctk_dtype f32;
+    ctk_dtype_parse("F32", &f32);
+    for (int i = 0; i < enc->nparams; i++) {
+        const struct ctk_param *q = &enc->params[i];
+        t[i].name = q->name;
+        t[i].dtype = f32;
+        t[i].ndim = q->ndim;
+        for (int d = 0; d < q->ndim; d++) t[i].shape[d] = q->shape[d];
+        t[i].data = q->w;
+        t[i].from_f32 = 1;
+    }
+    if (b->pooler) {
+        int64_t C = b->cfg.C;
+        t[n - 2] = (struct ctk_st_wtensor){"pooler.dense.weight", f32, 2, {C, C},
+                                           b->pooler, 1};
+        t[n - 1] = (struct ctk_st_wtensor){"pooler.dense.bias", f32, 1, {C},
+                                           b->pooler + C * C, 1};
+    }
+    int rc = ctk_model_save(&b->model, dir, t, (size_t)n, NULL, e);
+    free(t);
+    return rc;
+}
+
+static void bert_free(struct ctk_encoder *enc)
+{
+    struct bert *b = enc->impl;
+    if (!b) return;
+    if (b->pool_threads.tid) pool_free(&b->pool_threads);
+    bert_free_acts(&b->a);
+    free(b->params_mem);
+    free(b->pooler);
+    free(b->scratch);
+    free(b->ids_copy);
+    free(b->types_copy);
+    free(b->offsets_copy);
+    free(b->bw_mem);
+    ctk_model_close(&b->model);
+    for (int i = 0; i < enc->nparams; i++) free((char *)enc->params[i].name);
+    if (enc->nparams) free(enc->params[0].g); /* the gradient slab */
+    free(b);
+    free(enc->params);
+    free(enc->identity);
+    free(enc);
+}
+
+void ctk_bert_alloc_grads(struct ctk_encoder *enc)
+{
+    struct bert *b = enc->impl;
+    if (enc->params[0].g) return;
+    float *g = xcalloc(b->nparams_floats, sizeof(float));
+    for (int i = 0; i < enc->nparams; i++) enc->params[i].g = g + (enc->params[i].w - b->params_mem);
+}
+
+static const struct ctk_encoder_ops bert_ops = {bert_forward, bert_backward, bert_save, bert_free};
+
+int ctk_is_bert(const struct ctk_encoder *enc) { return enc && enc->ops == &bert_ops; }
+
+/* Free a partly opened encoder (enc may be NULL); returns NULL. */
+static struct ctk_encoder *open_failed(struct ctk_encoder *enc, struct ctk_model *m)
+{
+    ctk_model_close(m);
+    if (enc) bert_free(enc);
+    return NULL;
+}
+
+struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *e)
+{
+    struct ctk_model m;
+    if (ctk_model_open(&m, dir, 0, e) < 0) return NULL;
+    struct ctk_encoder *enc = xcalloc(1, sizeof *enc);
+    struct bert *b = xcalloc(1, sizeof *b);
+    enc->ops = &bert_ops;
+    enc->kind = "bert";
+    enc->impl = b;
+    enum ctk_pool_mode mode;
+    if (bert_config_from(&b->cfg, &m, e) < 0 || ctk_model_pool_mode(&m, &mode, e) < 0)
+        return open_failed(enc, &m);
+    if (mode != CTK_POOL_MEAN && mode != CTK_POOL_CLS && mode != CTK_POOL_MAX &&
+        mode != CTK_POOL_MEAN_SQRT_LEN) {
+        ctk_err_set(e, "%s: 1_Pooling/config.json: pooling mode %s is not supported (mean, cls, "
+                    "max, mean_sqrt_len_tokens are)", dir, ctk_pool_mode_name(mode));
+        return open_failed(enc, &m);
+    }
+    if (m.pool.dim && m.pool.dim != b->cfg.C) {
+        ctk_err_set(e, "%s: 1_Pooling/config.json: word_embedding_dimension %lld differs from "
+                    "config.json's hidden_size %lld", dir, (long long)m.pool.dim,
+                    (long long)b->cfg.C);
+        return open_failed(enc, &m);
+    }
+    b->pool = mode;
+
+    /* parameters: one slab, read tensor by tensor (F32, F16, BF16 widened) */
+    size_t sz[NPARAM_TENSORS + 1], total = 0;
+    bert_param_sizes(sz, &b->cfg);
+    for (int i = 0; i <= NPARAM_TENSORS; i++) total += sz[i];
+    b->params_mem = xmallocarray(total, sizeof(float));
+    b->nparams_floats = total;
+    bert_point_params(&b->p, b->params_mem, &b->cfg);
+    bert_make_params(enc, b);
+    for (int i = 0; i < enc->nparams; i++) {
+        const struct ctk_param *q = &enc->params[i];
+        if (ctk_model_read(&m, q->name, q->ndim, q->shape, q->w, e) < 0) return open_failed(enc, &m);
+    }
+    if (ctk_model_tensor(&m, "pooler.dense.weight") && ctk_model_tensor(&m, "pooler.dense.bias")) {
+        int64_t C = b->cfg.C, sw[2] = {C, C}, sb[1] = {C};
+        b->pooler = xmallocarray((size_t)(C * C + C), sizeof(float));
+        if (ctk_model_read(&m, "pooler.dense.weight", 2, sw, b->pooler, e) < 0 ||
+            ctk_model_read(&m, "pooler.dense.bias", 1, sb, b->pooler + C * C, e) < 0)
+            return open_failed(enc, &m);
+    }
+    enc->identity = xstrdup(m.identity);
+    enc->dim = b->cfg.C;
+    enc->normalize = m.normalize;
+    enc->max_seq_length = m.max_seq_length > 0 && m.max_seq_length < b->cfg.P ? m.max_seq_length
+                                                                              : b->cfg.P;
+    ctk_model_close(&m);
+    /* keep the folder's description (not its weights, which we copied) for save */
+    memset(&m, 0, sizeof m);
+    if (ctk_model_open(&b->model, dir, CTK_MODEL_NO_WEIGHTS, e) < 0) {
+        memset(&b->model, 0, sizeof b->model);
+        return open_failed(enc, &m);
+    }
+    b->threads = threads < 1 ? 1 : threads;
+    pool_init(&b->pool_threads, b->threads);
+    b->blas_threads = getenv("CTK_BERT_BLAS_THREADS") != NULL;
+    ctk_blas_set_threads(b->blas_threads ? b->threads : 1);
+    return enc;
+}
+
+int ctk_bert_set_pooling(struct ctk_encoder *enc, const char *mode, struct ctk_err *e)
+{
+    if (!ctk_is_bert(enc)) return ctk_err_set(e, "not a BERT encoder");
+    static const enum ctk_pool_mode ok[] = {CTK_POOL_MEAN, CTK_POOL_CLS, CTK_POOL_MAX,
+                                            CTK_POOL_MEAN_SQRT_LEN};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (strcmp(mode, ctk_pool_mode_name(ok[i])) == 0) {
+            ((struct bert *)enc->impl)->pool = ok[i];
+            return 0;
+        }
+    return ctk_err_set(e, "pooling mode \"%s\" is not supported (mean, cls, max, "
+                       "mean_sqrt_len_tokens are)", mode);
+}
+
+int ctk_bert_set_dropout(struct ctk_encoder *enc, double hidden, double attention,
+                         struct ctk_err *e)
+{
+    if (!ctk_is_bert(enc)) return ctk_err_set(e, "not a BERT encoder");
+    if (!(hidden >= 0 && hidden < 1) || !(attention >= 0 && attention < 1))
+        return ctk_err_set(e, "dropout rates must be in [0, 1), not %g and %g", hidden, attention);
+    struct bert *b = enc->impl;
+    b->cfg.hidden_p = (float)hidden;
+    b->cfg.att_p = (float)attention;
+    return 0;
+}
+
+int64_t ctk_bert_positions(const struct ctk_encoder *enc)
+{
+    return ((const struct bert *)enc->impl)->cfg.P;
+}
+
+const float *ctk_bert_last_hidden(const struct ctk_encoder *enc, int64_t *N, int64_t *C)
+{
+    const struct bert *b = enc->impl;
+    int64_t n = b->a.N, c = b->cfg.C;
+    if (N) *N = n;
+    if (C) *C = c;
+    if (!b->a.mem) return NULL;
+    return b->a.per_layer ? b->a.x + b->cfg.L * n * c : b->a.x + (b->cfg.L & 1) * n * c;
+}
