@@ -5,7 +5,8 @@
 # the minilm-l6 shape; kill -9 and --resume to the same bytes.
 #
 # The expected values (tests/golden/train/) were made by tests/ref/train_ref.py
-# on the same folders, with dropout off:
+# on the same folders, with dropout off (grad-*.safetensors: --grad, one batch;
+# minilm-l6 with --rows 2):
 #   ctk-init-model --preset tiny --seed 1 -o tiny   (then dropout 0 in config.json)
 #   /usr/bin/python3 tests/ref/train_ref.py tiny tests/data/train/bert-triplets.jsonl \
 #       tests/golden/train/tiny-LOSS.tsv --loss LOSS --lr 2e-4
@@ -40,6 +41,26 @@ compare() {
         "$TMP/norms" "$1"
 }
 
+
+@test "tiny BERT, one batch of every loss: the loss and every parameter's gradient as PyTorch's" {
+    model tiny "$TMP/tiny"
+    ctk-cat -f jsonl -t stream "$DATA/train/bert-triplets.jsonl" > "$TMP/data.ctk"
+    for loss in mnrl cosine contrastive online-contrastive triplet; do
+        run "$CTK_BUILDDIR/tests/unit/train_grads" "$TMP/tiny" "$TMP/data.ctk" $loss \
+            "$SRC/tests/golden/train/grad-tiny-$loss.safetensors"
+        echo "$loss: ${lines[0]}; ${lines[-1]}"
+        [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    done
+}
+
+@test "minilm-l6 shape, one batch of MNRL: the loss and sampled rows of every gradient" {
+    model minilm-l6 "$TMP/minilm"
+    ctk-cat -f jsonl -t stream "$DATA/train/bert-triplets.jsonl" > "$TMP/data.ctk"
+    run "$CTK_BUILDDIR/tests/unit/train_grads" "$TMP/minilm" "$TMP/data.ctk" mnrl \
+        "$SRC/tests/golden/train/grad-minilm-l6-mnrl.safetensors"
+    echo "${lines[0]}; ${lines[-1]}"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}
 
 @test "tiny BERT, 20 steps of every loss: losses and tensor norms as PyTorch's" {
     model tiny "$TMP/tiny"
