@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
@@ -488,6 +489,26 @@ char *ctk_train_latest(const char *dir)
     return model;
 }
 
+void ctk_train_prune(const char *dir)
+{
+    char *latest = ctk_train_latest(dir);
+    if (!latest)
+        return;
+    *strrchr(latest, '/') = 0;
+    const char *keep = strrchr(latest, '/') + 1;
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    while (dp && (de = readdir(dp)))
+        if (strncmp(de->d_name, "step-", 5) == 0 && strcmp(de->d_name, keep) != 0) {
+            char *p = ctk_path_join(dir, de->d_name);
+            rm_rf(p);
+            free(p);
+        }
+    if (dp)
+        closedir(dp);
+    free(latest);
+}
+
 /* Everything a run depends on besides the data, for the resume check. */
 static uint64_t options_digest(const struct ctk_train_opts *o)
 {
@@ -691,10 +712,11 @@ static int checkpoint(const struct run *r, int64_t step, struct ctk_err *e)
     int n = snprintf(line, sizeof line, "%s\n", name);
     rc = ctk_write_file_atomic(latest, line, (size_t)n, e);
     free(latest);
-    if (rc == 0 && old) {
-        /* old is DIR/step-M/model: remove DIR/step-M unless it is this step's */
-        char *slash = strrchr(old, '/');
-        *slash = 0;
+    if (rc == 0 && old && !r->o->resume) {
+        /* old is DIR/step-M/model: remove DIR/step-M unless it is this step's. A resumed
+           run keeps the folder its encoder came from (a model's save copies its files);
+           ctk_train_prune() removes it at the end. */
+        *strrchr(old, '/') = 0;
         if (strcmp(old, final) != 0)
             rm_rf(old);
     }

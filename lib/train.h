@@ -123,6 +123,12 @@ void ctk_train_plan_free(struct ctk_train_plan *p);
  */
 char *ctk_train_latest(const char *dir);
 
+/*
+ * Remove every checkpoint folder of dir but the latest (a resumed run keeps
+ * the one its encoder was opened from until its model is saved).
+ */
+void ctk_train_prune(const char *dir);
+
 /* Train enc on d. Returns 0, or -1 with e set. */
 int ctk_train_run(struct ctk_encoder *enc, const struct ctk_train_data *d,
                   const struct ctk_train_opts *o, struct ctk_err *e);
