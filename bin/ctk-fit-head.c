@@ -5,12 +5,14 @@
  * Reads an embedding stream with an `emb` and a `label` column, fits
  * multinomial logistic regression with L2 as scikit-learn's
  * LogisticRegression(C, solver='lbfgs', multi_class='multinomial') does
- * (lib/logreg.h), or one binary model per label for --multi-label rows, and
- * writes the head file (lib/head.h) atomically.
+ * (lib/logreg.h), or one binary model per label for --multi-label rows, or
+ * with --mlp a one-hidden-layer MLP (lib/mlp_head.h), and writes the head
+ * file (lib/head.h) atomically.
  */
 #include "config.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "err.h"
 #include "head.h"
 #include "logreg.h"
+#include "mlp_head.h"
 #include "stream.h"
 
 struct opts {
@@ -26,6 +29,8 @@ struct opts {
     const char *output; /* head file */
     const char *emb_col, *label_col;
     struct ctk_logreg_opts lr;
+    struct ctk_mlp_opts mlp;
+    int use_mlp, max_iter_given;
     int multilabel;
     int threads;
 };
@@ -41,11 +46,15 @@ static void usage(void)
            "                           (default 1.0; smaller is stronger)\n"
            "      --class-weight W     none (default) or balanced: weight each class by\n"
            "                           rows / (classes * rows of the class)\n"
-           "      --max-iter N         L-BFGS iterations per model (default 1000)\n"
+           "      --max-iter N         L-BFGS iterations per model (default 1000; MLP 200)\n"
            "      --tol NUM            stop when |gradient| <= NUM * max(1, |weights|)\n"
            "                           (default 1e-10)\n"
            "      --multi-label        labels are comma-separated sets: one binary model per\n"
            "                           label (one-vs-rest)\n"
+           "      --mlp HIDDEN         fit a one-hidden-layer MLP (HIDDEN ReLU units) instead,\n"
+           "                           as scikit-learn's MLPClassifier(solver='lbfgs')\n"
+           "      --alpha NUM          MLP: L2 strength (default 1e-4)\n"
+           "      --seed N             MLP: seed of the initial weights (default 42)\n"
            "      --emb-column NAME    embedding column (default emb)\n"
            "      --label-column NAME  label column (default label)\n"
            "  -j, --threads N          threads for the matrix products (default: CTK_THREADS\n"
@@ -79,7 +88,8 @@ static long parse_int(const char *s, const char *opt, long lo, long hi)
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-    enum { OPT_CW = 256, OPT_MAXIT, OPT_TOL, OPT_ML, OPT_EMB, OPT_LAB, OPT_HELP, OPT_VER };
+    enum { OPT_CW = 256, OPT_MAXIT, OPT_TOL, OPT_ML, OPT_EMB, OPT_LAB, OPT_MLP, OPT_ALPHA, OPT_SEED,
+           OPT_HELP, OPT_VER };
     static const struct option lo[] = {
         {"output", required_argument, NULL, 'o'},
         {"C", required_argument, NULL, 'C'},
@@ -87,6 +97,9 @@ static void parse_options(int argc, char **argv, struct opts *o)
         {"max-iter", required_argument, NULL, OPT_MAXIT},
         {"tol", required_argument, NULL, OPT_TOL},
         {"multi-label", no_argument, NULL, OPT_ML},
+        {"mlp", required_argument, NULL, OPT_MLP},
+        {"alpha", required_argument, NULL, OPT_ALPHA},
+        {"seed", required_argument, NULL, OPT_SEED},
         {"emb-column", required_argument, NULL, OPT_EMB},
         {"label-column", required_argument, NULL, OPT_LAB},
         {"threads", required_argument, NULL, 'j'},
@@ -100,6 +113,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
     o->emb_col = "emb";
     o->label_col = "label";
     ctk_logreg_opts_default(&o->lr);
+    ctk_mlp_opts_default(&o->mlp);
     int c;
     while ((c = getopt_long(argc, argv, "o:C:j:q", lo, NULL)) != -1) {
         switch (c) {
@@ -117,7 +131,20 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else
                 ctk_usage("--class-weight: '%s' is not one of: none, balanced", optarg);
             break;
-        case OPT_MAXIT: o->lr.max_iter = (int)parse_int(optarg, "--max-iter", 1, 10000000); break;
+        case OPT_MAXIT:
+            o->lr.max_iter = (int)parse_int(optarg, "--max-iter", 1, 10000000);
+            o->max_iter_given = 1;
+            break;
+        case OPT_MLP:
+            o->use_mlp = 1;
+            o->mlp.hidden = (int)parse_int(optarg, "--mlp", 1, 65536);
+            break;
+        case OPT_ALPHA:
+            o->mlp.alpha = parse_num(optarg, "--alpha");
+            if (!(o->mlp.alpha >= 0))
+                ctk_usage("--alpha must not be negative; you gave %s", optarg);
+            break;
+        case OPT_SEED: o->mlp.seed = (uint64_t)parse_int(optarg, "--seed", 0, LONG_MAX); break;
         case OPT_TOL:
             o->lr.tol = parse_num(optarg, "--tol");
             if (!(o->lr.tol >= 0))
@@ -135,6 +162,11 @@ static void parse_options(int argc, char **argv, struct opts *o)
     }
     if (!o->output)
         ctk_usage("no head file given: -o HEAD is required");
+    if (o->use_mlp && o->multilabel && o->lr.balanced)
+        ctk_usage("--class-weight balanced is for single-label heads when --mlp is given");
+    o->mlp.balanced = o->lr.balanced;
+    if (o->max_iter_given)
+        o->mlp.max_iter = o->lr.max_iter;
     if (optind < argc)
         o->input = argv[optind++];
     if (optind < argc)
@@ -188,16 +220,16 @@ static int class_of(char **classes, int K, const char *s)
 }
 
 /* Training accuracy (single-label) or per-label accuracy (multi-label), for the summary. */
-static double train_accuracy(struct ctk_logreg *m, const float *X, int64_t N, const int32_t *y,
+static double train_accuracy(struct ctk_head *h, const float *X, int64_t N, const int32_t *y,
                              const uint8_t *Y)
 {
-    const int K = m->K;
+    const int K = h->nlabels;
     float *P = xmallocarray((size_t)N * (size_t)K, sizeof *P);
-    ctk_logreg_proba(m, X, N, P);
+    ctk_head_proba(h, X, N, P);
     int64_t good = 0, total = 0;
     for (int64_t i = 0; i < N; i++) {
         const float *p = P + i * K;
-        if (m->multilabel) {
+        if (h->multilabel) {
             for (int k = 0; k < K; k++)
                 good += (p[k] >= 0.5f) == (Y[i * K + k] != 0);
             total += K;
@@ -270,13 +302,23 @@ int main(int argc, char **argv)
     struct ctk_head h = {0};
     struct ctk_logreg_report r = {0};
     double t0 = ctk_now();
-    int rc = o.multilabel ? ctk_logreg_fit_multilabel(&h.lr, X, N, D, Y, K, &o.lr, &r, &e)
+    int rc;
+    if (o.use_mlp) {
+        h.kind = CTK_HEAD_MLP;
+        h.alpha = o.mlp.alpha;
+        h.seed = o.mlp.seed;
+        rc = ctk_mlp_fit(&h.mlp, X, N, D, o.multilabel ? NULL : y, Y, K, o.multilabel, &o.mlp, &r,
+                         &e);
+    } else {
+        rc = o.multilabel ? ctk_logreg_fit_multilabel(&h.lr, X, N, D, Y, K, &o.lr, &r, &e)
                           : ctk_logreg_fit(&h.lr, X, N, D, y, K, &o.lr, &r, &e);
+    }
     if (rc)
         ctk_die("%s: %s", what, e.msg);
     if (!r.converged)
         ctk_warn("L-BFGS did not converge in %d iterations (relative gradient %.2g); the head "
-                 "is written, but raise --max-iter or lower -C", r.iterations, r.grad_norm);
+                 "is written, but raise --max-iter or %s", r.iterations, r.grad_norm,
+                 o.use_mlp ? "raise --alpha" : "lower -C");
 
     h.nlabels = K;
     h.labels = classes;
@@ -300,7 +342,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ctk-fit-head: %lld rows, %d %s, dimension %lld: %d L-BFGS iterations "
                 "in %.2f s, loss %.6g, training accuracy %.4f%s; wrote %s\n",
                 (long long)N, K, o.multilabel ? "labels" : "classes", (long long)D,
-                r.iterations, ctk_now() - t0, r.loss, train_accuracy(&h.lr, X, N, y, Y),
+                r.iterations, ctk_now() - t0, r.loss, train_accuracy(&h, X, N, y, Y),
                 o.multilabel ? " (per label)" : "", o.output);
     ctk_head_free(&h);
     ctk_labeled_free(&L);

@@ -519,7 +519,7 @@ int main(int argc, char **argv)
             if (nk)
                 nbr = xreallocarray(nbr, (size_t)cap, (size_t)nk * sizeof *nbr);
         }
-        ctk_logreg_proba(&h.lr, X, n, P);
+        ctk_head_proba(&h, X, n, P);
         if (nk)
             ctk_knn_search(X, n, nb.L.emb, nb.L.n, d, nk, CTK_METRIC_COSINE, 0, threads, nbr,
                            NULL);

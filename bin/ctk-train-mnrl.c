@@ -314,6 +314,8 @@ int main(int argc, char **argv)
     if (ctk_train_run(enc, &data, &o.t, &e) < 0)
         ctk_die_err(&e);
     save_model(enc, o.out);
+    if (o.t.resume)
+        ctk_train_prune(o.checkpoint_dir);
 
     ctk_encoder_free(enc);
     ctk_train_data_free(&data);

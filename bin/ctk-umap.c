@@ -14,6 +14,7 @@
 #include "stream.h"
 #include "table.h"
 #include "textio.h"
+#include "tsne.h"
 #include "umap.h"
 
 #include <getopt.h>
@@ -24,6 +25,8 @@
 
 struct opts {
     struct ctk_umap_opts u;
+    struct ctk_tsne_opts t;
+    int tsne;             /* --method tsne */
     const char *column;   /* input vectors */
     const char *out_col;  /* output coordinates */
     const char *save_model, *transform;
@@ -34,7 +37,8 @@ struct opts {
 static void usage(void)
 {
     printf("Usage: ctk-umap [OPTION]... [FILE]\n"
-           "Reduce the vectors of a stream with UMAP; write the stream with a 'coords' column.\n"
+           "Reduce the vectors of a stream with UMAP (or t-SNE); write the stream with a\n"
+           "'coords' column.\n"
            "With no FILE, or when FILE is -, read standard input.\n"
            "\n"
            "  -c, --column=NAME              input vectors (default: emb)\n"
@@ -44,7 +48,9 @@ static void usage(void)
            "      --min-dist=X               how tightly points pack (default 0.1)\n"
            "      --spread=X                 scale of the embedded points (default 1.0)\n"
            "      --n-epochs=N               SGD epochs (default: 500 up to 10000 points, else 200)\n"
-           "      --learning-rate=X          initial SGD step (default 1.0)\n"
+           "      --method=NAME              umap (default) or tsne\n"
+           "      --learning-rate=X          initial step (UMAP default 1.0; t-SNE default 'auto':\n"
+           "                                 max(n / early_exaggeration / 4, 50))\n"
            "      --negative-sample-rate=X   negative samples per positive (default 5)\n"
            "      --repulsion-strength=X     weight of the negative samples (default 1.0)\n"
            "      --local-connectivity=X     neighbours assumed connected (default 1.0)\n"
@@ -53,6 +59,13 @@ static void usage(void)
            "      --exact-max=N              exact neighbours up to N points, NN-descent beyond\n"
            "                                 (default 20000)\n"
            "      --seed=N                   deterministic: one thread, same output for the same seed\n"
+           "t-SNE (--method tsne), named as scikit-learn's TSNE names them:\n"
+           "      --perplexity=X             effective number of neighbours (default 30)\n"
+           "      --early-exaggeration=X     P is multiplied by X for 250 iterations (default 12)\n"
+           "      --n-iter=N                 iterations (default 1000)\n"
+           "      --angle=X                  Barnes-Hut accuracy, smaller is exact-er (default 0.5)\n"
+           "      --tsne-method=NAME         barnes_hut (default, 2-D) or exact (O(n^2))\n"
+           "UMAP and t-SNE:\n"
            "      --save-model=FILE          keep the model for --transform (safetensors)\n"
            "      --transform=FILE           place the input into the embedding of a saved model\n"
            "      --keep-input               keep the input vector column in the output\n"
@@ -77,7 +90,8 @@ static double num_arg(const char *name, const char *s, double lo, double hi)
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { O_MIN_DIST = 256, O_SPREAD, O_EPOCHS, O_LR, O_NEG, O_REP, O_LC, O_METRIC, O_INIT, O_EXACT, O_SEED,
-           O_SAVE, O_TRANSFORM, O_KEEP, O_HELP, O_VERSION };
+           O_SAVE, O_TRANSFORM, O_KEEP, O_METHOD, O_PERP, O_EXAG, O_NITER, O_ANGLE, O_TSNE_METHOD, O_HELP,
+           O_VERSION };
     static const struct option longopts[] = {
         {"column", required_argument, NULL, 'c'},
         {"output-column", required_argument, NULL, 'o'},
@@ -97,6 +111,12 @@ static void parse_options(int argc, char **argv, struct opts *o)
         {"save-model", required_argument, NULL, O_SAVE},
         {"transform", required_argument, NULL, O_TRANSFORM},
         {"keep-input", no_argument, NULL, O_KEEP},
+        {"method", required_argument, NULL, O_METHOD},
+        {"perplexity", required_argument, NULL, O_PERP},
+        {"early-exaggeration", required_argument, NULL, O_EXAG},
+        {"n-iter", required_argument, NULL, O_NITER},
+        {"angle", required_argument, NULL, O_ANGLE},
+        {"tsne-method", required_argument, NULL, O_TSNE_METHOD},
         {"threads", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, O_HELP},
@@ -105,6 +125,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
     };
     memset(o, 0, sizeof *o);
     ctk_umap_opts_default(&o->u);
+    ctk_tsne_opts_default(&o->t);
     o->column = "emb";
     o->out_col = "coords";
     int threads = 0, c;
@@ -117,7 +138,9 @@ static void parse_options(int argc, char **argv, struct opts *o)
         case O_MIN_DIST: o->u.min_dist = num_arg("min-dist", optarg, 0, 1e6); break;
         case O_SPREAD: o->u.spread = num_arg("spread", optarg, 1e-6, 1e6); break;
         case O_EPOCHS: o->u.n_epochs = (int)num_arg("n-epochs", optarg, 1, 1e6); break;
-        case O_LR: o->u.learning_rate = num_arg("learning-rate", optarg, 1e-9, 1e6); break;
+        case O_LR:
+            o->u.learning_rate = o->t.learning_rate = num_arg("learning-rate", optarg, 1e-9, 1e6);
+            break;
         case O_NEG: o->u.negative_sample_rate = num_arg("negative-sample-rate", optarg, 0, 1000); break;
         case O_REP: o->u.repulsion_strength = num_arg("repulsion-strength", optarg, 0, 1e6); break;
         case O_LC: o->u.local_connectivity = num_arg("local-connectivity", optarg, 0, 1000); break;
@@ -144,6 +167,26 @@ static void parse_options(int argc, char **argv, struct opts *o)
         case O_SAVE: o->save_model = optarg; break;
         case O_TRANSFORM: o->transform = optarg; break;
         case O_KEEP: o->keep_input = 1; break;
+        case O_METHOD:
+            if (!strcmp(optarg, "umap"))
+                o->tsne = 0;
+            else if (!strcmp(optarg, "tsne"))
+                o->tsne = 1;
+            else
+                ctk_usage("--method=%s: expected umap or tsne", optarg);
+            break;
+        case O_PERP: o->t.perplexity = num_arg("perplexity", optarg, 1e-3, 1e6); break;
+        case O_EXAG: o->t.early_exaggeration = num_arg("early-exaggeration", optarg, 1, 1e6); break;
+        case O_NITER: o->t.n_iter = (int)num_arg("n-iter", optarg, 250, 1e7); break;
+        case O_ANGLE: o->t.angle = num_arg("angle", optarg, 0, 1); break;
+        case O_TSNE_METHOD:
+            if (!strcmp(optarg, "exact"))
+                o->t.exact = 1;
+            else if (!strcmp(optarg, "barnes_hut"))
+                o->t.exact = 0;
+            else
+                ctk_usage("--tsne-method=%s: expected barnes_hut or exact", optarg);
+            break;
         case 'j': threads = (int)num_arg("threads", optarg, 1, 4096); break;
         case 'q': ctk_set_quiet(1); break;
         case O_HELP: usage(); break;
@@ -154,10 +197,15 @@ static void parse_options(int argc, char **argv, struct opts *o)
     if (optind + 1 < argc) ctk_usage("too many inputs: ctk-umap reads one stream");
     o->input = optind < argc ? argv[optind] : NULL;
     if (o->save_model && o->transform) ctk_usage("--save-model and --transform exclude each other");
+    if (o->tsne && (o->save_model || o->transform))
+        ctk_usage("t-SNE has no transform: --save-model and --transform are for UMAP");
     o->u.threads = ctk_threads(threads);
     o->u.deterministic = o->seeded;
     if (!o->seeded) o->u.seed = (uint64_t)(ctk_now() * 1e9) ^ ((uint64_t)getpid() << 32);
     o->u.verbose = !ctk_quiet();
+    o->t.n_components = o->u.n_components;
+    o->t.seed = o->u.seed, o->t.threads = o->u.threads, o->t.verbose = o->u.verbose;
+    o->t.random_init = o->u.random_init;
 }
 
 /* ---- models: the training points and their embedding, the options in metadata ---- */
@@ -267,7 +315,9 @@ int main(int argc, char **argv)
     int dim = o.transform ? model.opts.n_components : o.u.n_components;
     float *coords = xmallocarray((size_t)(n * dim), sizeof *coords);
     double t0 = ctk_now();
-    if (o.transform) {
+    if (o.tsne) {
+        if (ctk_tsne(all.cols[col].data, n, d, &o.t, coords, NULL, &e) < 0) ctk_die_err(&e);
+    } else if (o.transform) {
         if (ctk_umap_transform(&model, all.cols[col].data, n, coords, &e) < 0) ctk_die_err(&e);
     } else {
         if (ctk_umap_fit(all.cols[col].data, n, d, &o.u, coords, o.save_model ? &model : NULL, &e) < 0)
@@ -289,7 +339,7 @@ int main(int argc, char **argv)
     }
     int oc = ctk_meta_add_col(&om, o.out_col, CTK_COL_DENSE, CTK_F32, dim);
     map[nm++] = -1;
-    ctk_meta_set(&om, "coords.method", o.transform ? "umap-transform" : "umap");
+    ctk_meta_set(&om, "coords.method", o.tsne ? "tsne" : o.transform ? "umap-transform" : "umap");
     ctk_meta_add_history(&om, ctk_cmdline());
     if (ctk_stream_open_write(&out, stdout, "stdout", &om, &e) < 0) ctk_die_err(&e);
     for (int64_t r0 = 0; r0 < n; r0 += CTK_CHUNK_ROWS) {

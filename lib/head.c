@@ -12,6 +12,8 @@
 #define HEAD_FORMAT "ctk-head"
 #define HEAD_VERSION 1
 
+static json_t *real_array(const double *v, int64_t n);
+
 void ctk_head_free(struct ctk_head *h)
 {
     for (int i = 0; i < h->nlabels; i++)
@@ -22,7 +24,27 @@ void ctk_head_free(struct ctk_head *h)
     free(h->history);
     free(h->model);
     ctk_logreg_free(&h->lr);
+    ctk_mlp_free(&h->mlp);
     memset(h, 0, sizeof *h);
+}
+
+void ctk_head_proba(struct ctk_head *h, const float *X, int64_t N, float *P)
+{
+    if (h->kind == CTK_HEAD_MLP)
+        ctk_mlp_proba(&h->mlp, X, N, P);
+    else
+        ctk_logreg_proba(&h->lr, X, N, P);
+}
+
+/* A layer as {"weight": rows x cols, "bias": rows}. */
+static json_t *layer_json(const double *W, const double *b, int64_t rows, int64_t cols)
+{
+    json_t *l = json_object(), *w = json_array();
+    for (int64_t r = 0; r < rows; r++)
+        json_array_append_new(w, real_array(W + r * cols, cols));
+    json_object_set_new(l, "weight", w);
+    json_object_set_new(l, "bias", real_array(b, rows));
+    return l;
 }
 
 static json_t *real_array(const double *v, int64_t n)
@@ -44,31 +66,45 @@ static json_t *str_array(char *const *s, int n)
 int ctk_head_save(const struct ctk_head *h, const char *path, struct ctk_err *e)
 {
     const struct ctk_logreg *m = &h->lr;
-    for (int64_t t = 0; t < (int64_t)m->rows * m->D; t++)
-        if (!isfinite(m->coef[t]))
-            return ctk_err_set(e, "%s: not written: coefficient %lld is not finite", path,
+    const double *all = h->kind == CTK_HEAD_MLP ? h->mlp.params : m->coef;
+    int64_t nall = h->kind == CTK_HEAD_MLP ? ctk_mlp_nparams(&h->mlp) : (int64_t)m->rows * m->D;
+    for (int64_t t = 0; t < nall; t++)
+        if (!isfinite(all[t]))
+            return ctk_err_set(e, "%s: not written: weight %lld is not finite", path,
                                (long long)t);
-    for (int r = 0; r < m->rows; r++)
+    for (int r = 0; h->kind == CTK_HEAD_LOGREG && r < m->rows; r++)
         if (!isfinite(m->intercept[r]))
             return ctk_err_set(e, "%s: not written: intercept %d is not finite", path, r);
 
     json_t *o = json_object();
     json_object_set_new(o, "format", json_string(HEAD_FORMAT));
     json_object_set_new(o, "version", json_integer(HEAD_VERSION));
-    json_object_set_new(o, "kind", json_string("logreg"));
+    json_object_set_new(o, "kind", json_string(h->kind == CTK_HEAD_MLP ? "mlp" : "logreg"));
     json_object_set_new(o, "multi_label", json_boolean(h->multilabel));
     json_object_set_new(o, "labels", str_array(h->labels, h->nlabels));
     json_object_set_new(o, "model", h->model ? json_string(h->model) : json_null());
     json_object_set_new(o, "dim", json_integer(h->dim));
     json_object_set_new(o, "normalized", h->normalized < 0 ? json_null()
                                                            : json_boolean(h->normalized));
-    json_object_set_new(o, "C", json_real(h->C));
-    json_object_set_new(o, "class_weight", json_string(h->balanced ? "balanced" : "none"));
-    json_t *coef = json_array();
-    for (int r = 0; r < m->rows; r++)
-        json_array_append_new(coef, real_array(m->coef + (int64_t)r * m->D, m->D));
-    json_object_set_new(o, "coef", coef);
-    json_object_set_new(o, "intercept", real_array(m->intercept, m->rows));
+    if (h->kind == CTK_HEAD_MLP) {
+        const struct ctk_mlp *p = &h->mlp;
+        json_object_set_new(o, "hidden", json_integer(p->H));
+        json_object_set_new(o, "alpha", json_real(h->alpha));
+        json_object_set_new(o, "seed", json_integer((json_int_t)h->seed));
+        json_object_set_new(o, "class_weight", json_string(h->balanced ? "balanced" : "none"));
+        json_t *layers = json_array();
+        json_array_append_new(layers, layer_json(p->W1, p->b1, p->H, p->D));
+        json_array_append_new(layers, layer_json(p->W2, p->b2, p->K, p->H));
+        json_object_set_new(o, "layers", layers);
+    } else {
+        json_object_set_new(o, "C", json_real(h->C));
+        json_object_set_new(o, "class_weight", json_string(h->balanced ? "balanced" : "none"));
+        json_t *coef = json_array();
+        for (int r = 0; r < m->rows; r++)
+            json_array_append_new(coef, real_array(m->coef + (int64_t)r * m->D, m->D));
+        json_object_set_new(o, "coef", coef);
+        json_object_set_new(o, "intercept", real_array(m->intercept, m->rows));
+    }
     json_t *fit = json_object();
     json_object_set_new(fit, "rows", json_integer(h->fit_rows));
     json_object_set_new(fit, "iterations", json_integer(h->fit.iterations));
@@ -114,6 +150,47 @@ static int strings(const json_t *a, char ***out, int *n, const char *path, const
     return 0;
 }
 
+/* A layer {"weight": rows x cols, "bias": rows} into W, b. */
+static int load_layer(const json_t *l, double *W, double *b, int64_t rows, int64_t cols,
+                      const char *path, int index, struct ctk_err *e)
+{
+    char what[64];
+    const json_t *w = json_object_get(l, "weight");
+    if (!json_is_object(l) || !json_is_array(w) || (int64_t)json_array_size(w) != rows)
+        return ctk_err_set(e, "%s: layers[%d] should have a weight of %lld rows of %lld numbers "
+                           "and a bias of %lld", path, index, (long long)rows, (long long)cols,
+                           (long long)rows);
+    for (int64_t r = 0; r < rows; r++) {
+        snprintf(what, sizeof what, "layers[%d].weight[%lld]", index, (long long)r);
+        if (numbers(json_array_get(w, (size_t)r), W + r * cols, cols, path, what, e))
+            return -1;
+    }
+    snprintf(what, sizeof what, "layers[%d].bias", index);
+    return numbers(json_object_get(l, "bias"), b, rows, path, what, e);
+}
+
+static int load_mlp(struct ctk_head *h, const json_t *o, const char *path, struct ctk_err *e)
+{
+    int64_t hidden, seed;
+    if (ctk_json_get_int(o, "hidden", 0, &hidden, path, e) ||
+        ctk_json_get_num(o, "alpha", 1e-4, &h->alpha, path, e) ||
+        ctk_json_get_int(o, "seed", 0, &seed, path, e))
+        return -1;
+    if (hidden < 1 || hidden > (1 << 20))
+        return ctk_err_set(e, "%s: hidden %lld is out of range (1 to %d)", path,
+                           (long long)hidden, 1 << 20);
+    h->seed = (uint64_t)seed;
+    ctk_mlp_init(&h->mlp, h->nlabels, h->dim, (int)hidden, h->multilabel);
+    const json_t *layers = json_object_get(o, "layers");
+    if (!json_is_array(layers) || json_array_size(layers) != 2)
+        return ctk_err_set(e, "%s: an mlp head should have 2 layers", path);
+    if (load_layer(json_array_get(layers, 0), h->mlp.W1, h->mlp.b1, hidden, h->dim, path, 0, e) ||
+        load_layer(json_array_get(layers, 1), h->mlp.W2, h->mlp.b2, h->nlabels, hidden, path, 1,
+                   e))
+        return -1;
+    return 0;
+}
+
 static int load(struct ctk_head *h, const json_t *o, const char *path, struct ctk_err *e)
 {
     const char *fmt, *kind, *cw, *model;
@@ -132,8 +209,12 @@ static int load(struct ctk_head *h, const json_t *o, const char *path, struct ct
                            path, (long long)version, HEAD_VERSION);
     if (ctk_json_get_str(o, "kind", NULL, &kind, path, e))
         return -1;
-    if (!kind || strcmp(kind, "logreg") != 0)
-        return ctk_err_set(e, "%s: head kind '%s' is not known (known: logreg)", path,
+    if (kind && strcmp(kind, "logreg") == 0)
+        h->kind = CTK_HEAD_LOGREG;
+    else if (kind && strcmp(kind, "mlp") == 0)
+        h->kind = CTK_HEAD_MLP;
+    else
+        return ctk_err_set(e, "%s: head kind '%s' is not known (known: logreg, mlp)", path,
                            kind ? kind : "(none)");
     if (ctk_json_get_bool(o, "multi_label", 0, &h->multilabel, path, e) ||
         ctk_json_get_str(o, "model", NULL, &model, path, e) ||
@@ -158,22 +239,27 @@ static int load(struct ctk_head *h, const json_t *o, const char *path, struct ct
         return ctk_err_set(e, "%s: dim %lld is out of range (1 to %d)", path, (long long)dim,
                            1 << 24);
     h->dim = dim;
-    ctk_logreg_init(&h->lr, h->nlabels, dim, h->multilabel);
-    const json_t *coef = json_object_get(o, "coef");
-    if (!json_is_array(coef) || (int)json_array_size(coef) != h->lr.rows)
-        return ctk_err_set(e, "%s: coef should have %d rows of %lld numbers (%d labels%s)", path,
-                           h->lr.rows, (long long)dim, h->nlabels,
-                           h->lr.rows == 1 ? ", binary" : "");
-    for (int r = 0; r < h->lr.rows; r++) {
-        char what[32];
-        snprintf(what, sizeof what, "coef[%d]", r);
-        if (numbers(json_array_get(coef, (size_t)r), h->lr.coef + (int64_t)r * dim, dim, path,
-                    what, e))
+    if (h->kind == CTK_HEAD_MLP) {
+        if (load_mlp(h, o, path, e))
+            return -1;
+    } else {
+        ctk_logreg_init(&h->lr, h->nlabels, dim, h->multilabel);
+        const json_t *coef = json_object_get(o, "coef");
+        if (!json_is_array(coef) || (int)json_array_size(coef) != h->lr.rows)
+            return ctk_err_set(e, "%s: coef should have %d rows of %lld numbers (%d labels%s)",
+                               path, h->lr.rows, (long long)dim, h->nlabels,
+                               h->lr.rows == 1 ? ", binary" : "");
+        for (int r = 0; r < h->lr.rows; r++) {
+            char what[32];
+            snprintf(what, sizeof what, "coef[%d]", r);
+            if (numbers(json_array_get(coef, (size_t)r), h->lr.coef + (int64_t)r * dim, dim,
+                        path, what, e))
+                return -1;
+        }
+        if (numbers(json_object_get(o, "intercept"), h->lr.intercept, h->lr.rows, path,
+                    "intercept", e))
             return -1;
     }
-    if (numbers(json_object_get(o, "intercept"), h->lr.intercept, h->lr.rows, path,
-                "intercept", e))
-        return -1;
     const json_t *fit = json_object_get(o, "fit");
     if (json_is_object(fit)) {
         int64_t rows = 0, it = 0;

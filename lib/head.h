@@ -7,7 +7,7 @@
  *
  *   {
  *     "format": "ctk-head", "version": 1,
- *     "kind": "logreg",                  (the only kind so far)
+ *     "kind": "logreg",                  (or "mlp", see below)
  *     "multi_label": false,
  *     "labels": ["build", "plan"],       (class order of coef's rows)
  *     "model": "...", "dim": 384, "normalized": true,
@@ -22,6 +22,11 @@
  *     "history": ["ctk-encode ...", "ctk-fit-head ..."]
  *   }
  *
+ * An MLP head (lib/mlp_head.h) has "kind": "mlp", "hidden": H, "alpha",
+ * "seed" and, instead of coef and intercept, "layers": [{"weight": (H, dim),
+ * "bias": (H)}, {"weight": (labels, H), "bias": (labels)}] (PyTorch's
+ * (out, in) order).
+ *
  * Numbers are written with 17 significant digits, so a head reads back
  * bit for bit.
  *
@@ -35,9 +40,13 @@
 
 #include "err.h"
 #include "logreg.h"
+#include "mlp_head.h"
 #include "stream.h"
 
+enum ctk_head_kind { CTK_HEAD_LOGREG, CTK_HEAD_MLP };
+
 struct ctk_head {
+    enum ctk_head_kind kind;
     int nlabels;
     char **labels;     /* (nlabels) class names, coef's row order */
     int multilabel;
@@ -46,7 +55,10 @@ struct ctk_head {
     int normalized;    /* 1, 0, -1 unknown: what the training stream said */
     double C;
     int balanced;
-    struct ctk_logreg lr;
+    struct ctk_logreg lr;   /* kind logreg */
+    struct ctk_mlp mlp;     /* kind mlp */
+    double alpha;           /* mlp: L2 strength */
+    uint64_t seed;          /* mlp: initialisation seed */
     int64_t fit_rows;
     struct ctk_logreg_report fit;
     int nhistory;
@@ -57,6 +69,9 @@ int ctk_head_save(const struct ctk_head *h, const char *path, struct ctk_err *e)
 /* Read and check a head file (shapes, labels, finite numbers); e names the file. */
 int ctk_head_load(struct ctk_head *h, const char *path, struct ctk_err *e);
 void ctk_head_free(struct ctk_head *h);
+
+/* Probabilities P (N, nlabels) of X (N, dim), whatever the kind. */
+void ctk_head_proba(struct ctk_head *h, const float *X, int64_t N, float *P);
 
 /*
  * Does a stream's metadata fit the head? 0, or -1 with e naming both sides

@@ -37,8 +37,11 @@ int ctk_json_get_int(const json_t *obj, const char *key, int64_t dflt, int64_t *
     const json_t *v = field(obj, key);
     if (!v) { *out = dflt; return 0; }
     if (json_is_integer(v)) { *out = json_integer_value(v); return 0; }
-    if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v)) {
-        *out = (int64_t)json_real_value(v);
+    /* 384.0 reads as 384; the range test comes first, as casting a double
+     * outside int64_t's range is undefined. */
+    double d = json_is_real(v) ? json_real_value(v) : 0.5;
+    if (d >= -0x1p63 && d < 0x1p63 && d == (double)(int64_t)d) {
+        *out = (int64_t)d;
         return 0;
     }
     return ctk_err_set(e, "%s: \"%s\" must be an integer", what, key);

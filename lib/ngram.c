@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <utf8proc.h>
 
 #include "fsutil.h"
@@ -69,7 +70,7 @@ void ctk_ngram_cfg_default(struct ctk_ngram_cfg *cfg)
     cfg->hash_seed = 0;
     cfg->init_seed = 1;
     cfg->init_std = 1.0 / sqrt(256.0);
-    cfg->dense = 1;
+    cfg->dense = 0;
     cfg->activation = CTK_NGRAM_TANH;
     cfg->pooling = CTK_NGRAM_MEAN;
     cfg->feature_dropout = 0.1;
@@ -137,7 +138,7 @@ static int cfg_from_json(const json_t *j, struct ctk_ngram_cfg *c, const char *w
     if (ctk_json_get_int(j, "init_seed", 1, &v, what, e) < 0) return -1;
     c->init_seed = (uint64_t)v;
     if (ctk_json_get_num(j, "init_std", c->init_std, &c->init_std, what, e) < 0) return -1;
-    if (ctk_json_get_bool(j, "dense", 1, &b, what, e) < 0) return -1;
+    if (ctk_json_get_bool(j, "dense", 0, &b, what, e) < 0) return -1;
     c->dense = b;
     if (ctk_json_get_str(j, "activation", "tanh", &s, what, e) < 0) return -1;
     if (strcmp(s, "tanh") == 0) c->activation = CTK_NGRAM_TANH;
@@ -794,8 +795,13 @@ struct ctk_encoder *ctk_ngram_open(const char *dir, int threads, struct ctk_err 
         return ctk_ngram_new(&cfg, e);
     }
     if (ctk_ngram_cfg_load(dir, &cfg, e) < 0) return NULL;
-    struct ngram *m = ngram_alloc(&cfg);
     char *path = ctk_path_join(dir, "model.safetensors");
+    if (access(path, F_OK) != 0) {
+        /* config.json alone: the untrained encoder of that configuration */
+        free(path);
+        return ctk_ngram_new(&cfg, e);
+    }
+    struct ngram *m = ngram_alloc(&cfg);
     uint64_t h = 0;
     if (load_weights(m, path, e) < 0 || file_hash(path, &h, e) < 0) {
         free(path);

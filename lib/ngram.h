@@ -54,6 +54,15 @@
  * (tensors "embeddings.rows" I64 [k] and "embeddings.values" F32 [k, D]),
  * so a model fine-tuned on a few dozen sentences is a few MB on disk.
  *
+ * DEFAULTS: 2^18 buckets, D = 256, words 1-2, characters 3-5, mean
+ * pooling, no dense layer, feature dropout 0.1. The dense layer is off by
+ * default because on 8 to 16 examples per class its D x D weights overfit:
+ * with it, SetFit-style fine-tuning lost accuracy on CR and AG News against
+ * the bag alone (bench/setfit/README.md). A folder holding only a
+ * config.json ("model_type": "ctk-ngram" and any of the keys above, e.g.
+ * "dense": true, "dim": 128) opens as the untrained encoder of that
+ * configuration, which is how ctk-train-mnrl starts from another one.
+ *
  * Ownership: ctk_ngram_open() returns an encoder freed by
  * ctk_encoder_free(); the featuriser writes into the caller's buffer.
  */
@@ -77,7 +86,7 @@ struct ctk_ngram_cfg {
     uint64_t hash_seed;       /* default 0 */
     uint64_t init_seed;       /* seed of E's initial rows, default 1 */
     double init_std;          /* default 1/sqrt(D) (rows of unit length on average) */
-    int dense;                /* dense layer D -> D, default 1 */
+    int dense;                /* dense layer D -> D, default 0 (see below) */
     enum ctk_ngram_act activation;   /* default tanh */
     enum ctk_ngram_pooling pooling;  /* default mean */
     double feature_dropout;   /* training only, default 0.1 */

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
@@ -488,6 +489,26 @@ char *ctk_train_latest(const char *dir)
     return model;
 }
 
+void ctk_train_prune(const char *dir)
+{
+    char *latest = ctk_train_latest(dir);
+    if (!latest)
+        return;
+    *strrchr(latest, '/') = 0;
+    const char *keep = strrchr(latest, '/') + 1;
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    while (dp && (de = readdir(dp)))
+        if (strncmp(de->d_name, "step-", 5) == 0 && strcmp(de->d_name, keep) != 0) {
+            char *p = ctk_path_join(dir, de->d_name);
+            rm_rf(p);
+            free(p);
+        }
+    if (dp)
+        closedir(dp);
+    free(latest);
+}
+
 /* Everything a run depends on besides the data, for the resume check. */
 static uint64_t options_digest(const struct ctk_train_opts *o)
 {
@@ -691,10 +712,11 @@ static int checkpoint(const struct run *r, int64_t step, struct ctk_err *e)
     int n = snprintf(line, sizeof line, "%s\n", name);
     rc = ctk_write_file_atomic(latest, line, (size_t)n, e);
     free(latest);
-    if (rc == 0 && old) {
-        /* old is DIR/step-M/model: remove DIR/step-M unless it is this step's */
-        char *slash = strrchr(old, '/');
-        *slash = 0;
+    if (rc == 0 && old && !r->o->resume) {
+        /* old is DIR/step-M/model: remove DIR/step-M unless it is this step's. A resumed
+           run keeps the folder its encoder came from (a model's save copies its files);
+           ctk_train_prune() removes it at the end. */
+        *strrchr(old, '/') = 0;
         if (strcmp(old, final) != 0)
             rm_rf(old);
     }
@@ -821,7 +843,8 @@ static double train_step(struct run *r, const struct ctk_train_data *d, struct p
     /* 3. backward: at once, or run by run after a second forward with the same seeds */
     if (nmb == 1) {
         enc->ops->backward(enc, demb);
-        ctk_optim_collect(r->opt);
+        if (r->opt)
+            ctk_optim_collect(r->opt);
     } else
         for (int64_t k = 0; k < nmb; k++) {
             int64_t s0 = k * M, s1 = s0 + M < S ? s0 + M : S;
@@ -829,8 +852,35 @@ static double train_step(struct run *r, const struct ctk_train_data *d, struct p
             if (enc->ops->forward(enc, &t, scratch, 1, dropout_seed(o->seed, step, k), e) < 0)
                 return NAN;
             enc->ops->backward(enc, demb + s0 * D);
-            ctk_optim_collect(r->opt);
+            if (r->opt)
+                ctk_optim_collect(r->opt);
         }
+    return loss;
+}
+
+double ctk_train_grads(struct ctk_encoder *enc, const struct ctk_train_data *d,
+                       const struct ctk_train_opts *o, const int64_t *rows, int64_t B,
+                       struct ctk_err *e)
+{
+    int Kl = o->loss.kind == CTK_LOSS_SIMCSE ? 2 : d->K;
+    size_t n = (size_t)(Kl * B * enc->dim);
+    float *emb = xmallocarray(n, sizeof(float)), *demb = xmallocarray(n, sizeof(float));
+    float *scratch = xmallocarray(n, sizeof(float));
+    double *embd = xmallocarray(n, sizeof(double)), *dembd = xmallocarray(n, sizeof(double));
+    struct packed pk = {0};
+    struct run r = {.o = o, .enc = enc};
+    e->msg[0] = 0;
+    ctk_encoder_alloc_grads(enc);
+    double loss = train_step(&r, d, &pk, rows, B, 0, emb, demb, embd, dembd, scratch, e);
+    free(emb);
+    free(demb);
+    free(scratch);
+    free(embd);
+    free(dembd);
+    free(pk.ids);
+    free(pk.type_ids);
+    free(pk.off);
+    free(pk.moff);
     return loss;
 }
 

@@ -200,3 +200,49 @@ EOF
     [ "$status" -eq 1 ]
     [[ "$stderr" == "ctk-fit-head: "*"$TMP/no/such/dir/h"* ]]
 }
+
+@test "--mlp: a one-hidden-layer head separates rings a linear head cannot" {
+    "$(EMB)" tsv -m fixture < "$SRC/tests/golden/mlp/rings.tsv" > "$TMP/rings.emb"
+    run --separate-stderr ctk-fit-head --mlp 16 --seed 3 --max-iter 500 -o "$TMP/mlp.head" "$TMP/rings.emb"
+    [ "$status" -eq 0 ]
+    [[ "$stderr" == *"90 rows, 3 classes"* ]]
+    [ "$(jq -r '.kind' "$TMP/mlp.head")" = mlp ]
+    [ "$(jq -r '.hidden' "$TMP/mlp.head")" = 16 ]
+    [ "$(jq -r '[(.layers[0].weight | length), (.layers[0].weight[0] | length), (.layers[1].weight | length), (.layers[1].bias | length)] | join(" ")' "$TMP/mlp.head")" = "16 4 3 3" ]
+    # training accuracy through ctk-predict: the MLP >= 0.95, logistic regression well below
+    ctk-predict --head "$TMP/mlp.head" "$TMP/rings.emb" | cut -f2 > "$TMP/pred"
+    cut -f1 "$SRC/tests/golden/mlp/rings.tsv" > "$TMP/truth"
+    acc=$(paste "$TMP/pred" "$TMP/truth" | awk '$1 == $2 { g++ } END { print g / NR }')
+    echo "MLP accuracy $acc"
+    awk -v a="$acc" 'BEGIN { exit !(a >= 0.95) }'
+    ctk-fit-head -q -o "$TMP/lr.head" "$TMP/rings.emb"
+    ctk-predict --head "$TMP/lr.head" "$TMP/rings.emb" | cut -f2 > "$TMP/pred"
+    acc=$(paste "$TMP/pred" "$TMP/truth" | awk '$1 == $2 { g++ } END { print g / NR }')
+    echo "logistic regression accuracy $acc"
+    awk -v a="$acc" 'BEGIN { exit !(a <= 0.7) }'
+    # the same seed gives the same head
+    ctk-fit-head -q --mlp 16 --seed 3 --max-iter 500 -o "$TMP/mlp2.head" "$TMP/rings.emb"
+    [ "$(jq -c .layers "$TMP/mlp.head")" = "$(jq -c .layers "$TMP/mlp2.head")" ]
+}
+
+@test "--mlp with --multi-label: a sigmoid per label" {
+    "$(EMB)" tsv < "$SRC/tests/golden/mlp/multilabel.tsv" > "$TMP/ml.emb"
+    run --separate-stderr ctk-fit-head --mlp 8 --multi-label --max-iter 500 -o "$TMP/ml.head" "$TMP/ml.emb"
+    [ "$status" -eq 0 ]
+    ctk-predict --head "$TMP/ml.head" "$TMP/ml.emb" | cut -f2 > "$TMP/pred"
+    cut -f1 "$SRC/tests/golden/mlp/multilabel.tsv" > "$TMP/truth"
+    acc=$(paste "$TMP/pred" "$TMP/truth" | awk -F '\t' '$1 == $2 { g++ } END { print g / NR }')
+    echo "exact label-set accuracy $acc"
+    awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }'
+}
+
+@test "--mlp usage errors" {
+    run --separate-stderr ctk-fit-head --mlp 0 -o "$TMP/h" x
+    expect_usage_error
+    [[ "$stderr" == *"--mlp: '0' is not a whole number"* ]]
+    run --separate-stderr ctk-fit-head --mlp 8 --alpha -1 -o "$TMP/h" x
+    expect_usage_error
+    run --separate-stderr ctk-fit-head --mlp 8 --multi-label --class-weight balanced -o "$TMP/h" x
+    expect_usage_error
+    [[ "$stderr" == *"--class-weight balanced is for single-label heads"* ]]
+}

@@ -220,3 +220,23 @@ PY
     [[ "$stderr" == *"no column 'nosuch'"* ]]
     [ ! -e "$TMP/y.png" ]
 }
+
+@test "ctk-umap --method tsne separates the blobs (Barnes-Hut and exact)" {
+    pipeline "ctk-umap --method tsne --seed 1 --n-iter 300 '$TMPF/blobs.stream' > '$TMP/t.stream'"
+    run ctk-cat --info "$TMP/t.stream"
+    [[ "$output" == *"tsne"* ]]
+    agree=$(centroid_agreement "$TMP/t.stream")
+    echo "Barnes-Hut t-SNE centroid agreement $agree"
+    awk -v a="$agree" 'BEGIN { exit !(a >= 0.98) }'
+    blobs 90 16 | emb > "$TMP/small.stream"
+    pipeline "ctk-umap --method tsne --tsne-method exact --perplexity 10 --n-iter 300 -d 3 --seed 1 '$TMP/small.stream' > '$TMP/t3.stream'"
+    [ "$(ctk-cat -c coords "$TMP/t3.stream" | awk '{print NF}' | sort -u)" = 3 ]
+    run --separate-stderr ctk-umap --method tsne --save-model x "$TMP/small.stream"
+    expect_usage_error
+    run --separate-stderr ctk-umap --method tsne --perplexity 100 "$TMP/small.stream"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"perplexity (100) must be less than the number of points (90)"* ]]
+    run --separate-stderr ctk-umap --method tsne -d 3 "$TMP/small.stream"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"Barnes-Hut"* ]]
+}

@@ -282,6 +282,7 @@ static void test_dropout_and_save(void)
     c.dim = 16;
     c.init_std = 0.25;
     c.feature_dropout = 0.5;
+    c.dense = 1;
     struct ctk_encoder *enc = ctk_ngram_new(&c, &e);
     int32_t ids[200];
     const char *txt = "We plan to build a data pipeline next quarter";
@@ -323,6 +324,16 @@ static void test_dropout_and_save(void)
     fclose(f);
     back = ctk_ngram_open(model, 1, &e);
     CHECK(back == NULL && strstr(e.msg, "ctk-ngram"), "wrong model_type accepted (%s)", e.msg);
+    /* config.json alone: the untrained encoder of that configuration */
+    snprintf(cmd, sizeof cmd, "%s/model.safetensors", model);
+    unlink(cmd);
+    f = fopen(cfgp, "w");
+    fputs("{\"model_type\": \"ctk-ngram\", \"dim\": 12, \"buckets\": 100, \"dense\": true}\n", f);
+    fclose(f);
+    back = ctk_ngram_open(model, 1, &e);
+    CHECK(back && back->dim == 12 && back->nparams == 3 && back->params[0].shape[0] == 100,
+          "config-only folder (%s)", back ? "opened" : e.msg);
+    if (back) free_encoder(back);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     free_encoder(enc);
@@ -367,6 +378,7 @@ int main(void)
     c.dim = 6;
     c.init_std = 0.5;
     c.feature_dropout = 0;
+    c.dense = 1;
     test_encoder(c, "dense tanh mean");
     c.pooling = CTK_NGRAM_SQRTN;
     c.activation = CTK_NGRAM_IDENTITY;
