@@ -21,8 +21,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "bert.h"
+#include "f16.h"
 #include "blas.h"
 #include "layers.h"
 #include "model.h"
@@ -40,15 +43,27 @@ struct pool {
     void *ctx;
     int64_t nitems;
     atomic_llong next;
-    int busy;          /* workers still running the current job */
-    unsigned gen;      /* job number, bumped for each run */
-    int quit;
+    atomic_int busy;   /* workers still running the current job */
+    atomic_uint gen;   /* job number, bumped for each run */
+    atomic_int quit;
 };
 
 struct worker_arg {
     struct pool *p;
     int thread;
 };
+
+/*
+ * Waiting: a short spin first (a forward pass runs a job per layer and
+ * step, microseconds apart), then sleep on the condition variable.
+ */
+#define POOL_SPINS 4000
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 static void pool_work(struct pool *p, int thread)
 {
@@ -65,18 +80,22 @@ static void *pool_main(void *arg)
     struct pool *p = wa->p;
     unsigned seen = 0;
     for (;;) {
-        pthread_mutex_lock(&p->mu);
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
-        if (p->quit) {
+        for (int k = 0; k < POOL_SPINS && atomic_load(&p->gen) == seen && !atomic_load(&p->quit); k++)
+            cpu_relax();
+        if (atomic_load(&p->gen) == seen) {
+            pthread_mutex_lock(&p->mu);
+            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
+                pthread_cond_wait(&p->go, &p->mu);
             pthread_mutex_unlock(&p->mu);
-            break;
         }
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
+        if (atomic_load(&p->quit)) break;
+        seen = atomic_load(&p->gen);
         pool_work(p, wa->thread);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0) pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->mu);
+        if (atomic_fetch_sub(&p->busy, 1) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
     free(wa);
     return NULL;
@@ -110,21 +129,24 @@ static void pool_run(struct pool *p, int64_t n, void (*fn)(void *, int64_t, int)
         pool_work(p, 0);
         return;
     }
+    atomic_store(&p->busy, p->nthreads - 1);
     pthread_mutex_lock(&p->mu);
-    p->busy = p->nthreads - 1;
-    p->gen++;
+    atomic_fetch_add(&p->gen, 1);
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     pool_work(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    for (int k = 0; k < POOL_SPINS && atomic_load(&p->busy) > 0; k++) cpu_relax();
+    if (atomic_load(&p->busy) > 0) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->busy) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 static void pool_free(struct pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    p->quit = 1;
+    atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     for (int t = 1; t < p->nthreads; t++) pthread_join(p->tid[t], NULL);
@@ -221,6 +243,7 @@ struct bert {
     float *pooler;          /* (C*C + C) pooler.dense weight and bias, or NULL */
     enum ctk_pool_mode pool;
     int threads;
+    int blas_threads;       /* sgemm threaded by OpenBLAS (else: split over our pool) */
     struct pool pool_threads;
     float *scratch;         /* (threads, 2·Tmax²) attention working space */
     int64_t scratch_T;
@@ -264,14 +287,21 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
         free(a->att);
         free(a->argmax);
         free(a->att_off);
+        /*
+         * Inference keeps one layer's working set and reuses it: qkv (3C)
+         * also holds the embeddings' sum and each dense output with its
+         * residual sum; atty (C) also holds h1; x (C) is each layer's input
+         * and output; GELU runs in place.
+         */
+        size_t tr = (size_t)train, nc = (size_t)(capN * C), ln = (size_t)(L * capN);
         size_t sz[] = {
-            (size_t)(capN * C), (size_t)capN, (size_t)capN,                       /* emb */
-            (size_t)((train ? c->L + 1 : 2) * capN * C),                          /* x */
-            (size_t)(L * capN * 3 * C), (size_t)(L * capN * C), (size_t)(L * capN * C), /* qkv atty res1 */
-            (size_t)(L * capN), (size_t)(L * capN), (size_t)(L * capN * C),        /* mean1 rstd1 h1 */
-            (size_t)(L * capN * I), (size_t)(train ? L * capN * I : 0),            /* ff ffg */
-            (size_t)(L * capN * C), (size_t)(L * capN), (size_t)(L * capN),        /* res2 mean2 rstd2 */
-            (size_t)(capN * C), (size_t)(capS * C), (size_t)capS,                  /* tmp pooled norm */
+            tr * nc, (size_t)capN, (size_t)capN,                                  /* embsum mean rstd */
+            (size_t)(train ? c->L + 1 : 1) * nc,                                  /* x */
+            (size_t)L * 3 * nc, (size_t)L * nc, tr * L * nc,                      /* qkv atty res1 */
+            ln, ln, tr * L * nc,                                                  /* mean1 rstd1 h1 */
+            (size_t)(L * capN * I), tr * (size_t)(L * capN * I),                  /* ff ffg */
+            tr * L * nc, ln, ln,                                                  /* res2 mean2 rstd2 */
+            tr * nc, (size_t)(capS * C), (size_t)capS,                            /* tmp pooled norm */
         };
         size_t total = 0;
         for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += sz[i];
@@ -284,7 +314,11 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
             *ptrs[i] = m;
             m += sz[i];
         }
-        if (!train) a->ffg = a->ff; /* GELU in place */
+        if (!train) {
+            a->embsum = a->res1 = a->res2 = a->tmp = a->qkv;
+            a->h1 = a->atty;
+            a->ffg = a->ff;
+        }
         a->cap_att = train ? att_total : 0;
         a->att = train && att_total ? xmallocarray((size_t)(c->L * att_total), sizeof(float)) : NULL;
         a->argmax = xmallocarray((size_t)(capS * C), sizeof(int64_t));
@@ -299,7 +333,7 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
 
 /* Buffers of layer l (layer 0's in inference). */
 #define LAYER(ptr, l, width) (b->a.per_layer ? (ptr) + (int64_t)(l) * N * (width) : (ptr))
-#define LAYERX(l) (b->a.per_layer ? b->a.x + (int64_t)(l) * N * C : b->a.x + (int64_t)((l) & 1) * N * C)
+#define LAYERX(l) (b->a.per_layer ? b->a.x + (int64_t)(l) * N * C : b->a.x)
 
 /* Seeds of the dropout sites: one stream of the training seed per (layer, site). */
 enum { SITE_EMB, SITE_ATT, SITE_ATTOUT, SITE_FFNOUT, NSITES };
@@ -395,9 +429,67 @@ static void att_item(void *ctx, int64_t item, int thread)
 
 static void par_attention(struct bert *b, struct att_job *j, int64_t S)
 {
-    if (b->threads > 1) ctk_blas_set_threads(1);
+    if (b->threads > 1 && b->blas_threads) ctk_blas_set_threads(1);
     pool_run(&b->pool_threads, S * b->cfg.H, att_item, j);
-    if (b->threads > 1) ctk_blas_set_threads(b->threads);
+    if (b->threads > 1 && b->blas_threads) ctk_blas_set_threads(b->threads);
+}
+
+struct lin_job {
+    float *out;
+    const float *inp, *w, *b;
+    int64_t N, C, OC, per;
+};
+
+static void lin_item(void *ctx, int64_t item, int thread)
+{
+    struct lin_job *j = ctx;
+    int64_t o0 = item * j->per, o1 = o0 + j->per < j->OC ? o0 + j->per : j->OC;
+    linear_forward_cols(j->out, j->inp, j->w, j->b, j->N, j->C, j->OC, o0, o1);
+}
+
+/* A linear layer, its output columns split over the threads (OpenBLAS single-threaded). */
+static void par_linear(struct bert *b, float *out, const float *inp, const float *w,
+                       const float *bias, int64_t N, int64_t C, int64_t OC)
+{
+    if (b->threads == 1 || b->blas_threads) {
+        linear_forward(out, inp, w, bias, N, C, OC);
+        return;
+    }
+    int64_t per = (OC + b->threads - 1) / b->threads;
+    per = (per + 31) / 32 * 32; /* whole kernel panels */
+    struct lin_job j = {out, inp, w, bias, N, C, OC, per};
+    pool_run(&b->pool_threads, (OC + per - 1) / per, lin_item, &j);
+}
+
+struct linb_job {
+    float *dinp, *dw, *db;
+    const float *dout, *inp, *w;
+    int64_t N, C, OC, cper, oper;
+};
+
+static void linb_item(void *ctx, int64_t item, int thread)
+{
+    struct linb_job *j = ctx;
+    int64_t c0 = item * j->cper, c1 = c0 + j->cper < j->C ? c0 + j->cper : j->C;
+    int64_t o0 = item * j->oper, o1 = o0 + j->oper < j->OC ? o0 + j->oper : j->OC;
+    linear_backward_part(j->dinp, j->dw, j->db, j->dout, j->inp, j->w, j->N, j->C, j->OC,
+                         c0 < j->C ? c0 : j->C, c1 < j->C ? c1 : j->C, o0 < j->OC ? o0 : j->OC,
+                         o1 < j->OC ? o1 : j->OC);
+}
+
+/* linear_backward with dinp's columns and dw's rows split over the threads. */
+static void par_linear_backward(struct bert *b, float *dinp, float *dw, float *db,
+                                const float *dout, const float *inp, const float *w, int64_t N,
+                                int64_t C, int64_t OC)
+{
+    if (b->threads == 1 || b->blas_threads) {
+        linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+        return;
+    }
+    int64_t T = b->threads;
+    int64_t cper = ((C + T - 1) / T + 31) / 32 * 32, oper = ((OC + T - 1) / T + 31) / 32 * 32;
+    struct linb_job j = {dinp, dw, db, dout, inp, w, N, C, OC, cper, oper};
+    pool_run(&b->pool_threads, T, linb_item, &j);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -475,17 +567,17 @@ static int bert_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, flo
         float *res2 = LAYER(a->res2, l, C);
         float *mean2 = LAYER(a->mean2, l, 1), *rstd2 = LAYER(a->rstd2, l, 1);
 
-        linear_forward(qkv, x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
+        par_linear(b, qkv, x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
         struct att_job aj = {b, atty, NULL, NULL, train ? a->att + l * att_total : NULL, qkv,
                              t->offsets, ap, site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
-        linear_forward(a->tmp, atty, p->attprojw + l * C * C, p->attprojb + l * C, N, C, C);
+        par_linear(b, a->tmp, atty, p->attprojw + l * C * C, p->attprojb + l * C, N, C, C);
         if (hp > 0) dropout_forward(a->tmp, a->tmp, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
         par_layernorm(b, h1, res1, mean1, rstd1, a->tmp, x, p->ln1w + l * C, p->ln1b + l * C, N);
 
-        linear_forward(ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
+        par_linear(b, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
         par_gelu(b, ffg, ff, N * I);
-        linear_forward(a->tmp, ffg, p->fcprojw + l * C * I, p->fcprojb + l * C, N, I, C);
+        par_linear(b, a->tmp, ffg, p->fcprojw + l * C * I, p->fcprojb + l * C, N, I, C);
         if (hp > 0) dropout_forward(a->tmp, a->tmp, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
         par_layernorm(b, xo, res2, mean2, rstd2, a->tmp, h1, p->ln2w + l * C, p->ln2b + l * C, N);
     }
@@ -571,12 +663,12 @@ static void bert_backward(struct ctk_encoder *enc, const float *demb)
         memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
         dropout_backward(dtmp, dres, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
         memset(dffg, 0, (size_t)(N * I) * sizeof(float));
-        linear_backward(dffg, g.fcprojw + l * C * I, g.fcprojb + l * C, dtmp, ffg,
+        par_linear_backward(b, dffg, g.fcprojw + l * C * I, g.fcprojb + l * C, dtmp, ffg,
                         p->fcprojw + l * C * I, N, I, C);
         /* ffg = gelu(ff = h1·Wiᵀ + bi) */
         memset(dff, 0, (size_t)(N * I) * sizeof(float));
         gelu_backward(dff, dffg, ff, N * I);
-        linear_backward(dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1, p->fcw + l * I * C, N, C, I);
+        par_linear_backward(b, dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1, p->fcw + l * I * C, N, C, I);
 
         /* h1 = LayerNorm(res1 = dropout(atty·Woᵀ + bo) + x) */
         memset(dres, 0, (size_t)(N * C) * sizeof(float));
@@ -586,7 +678,7 @@ static void bert_backward(struct ctk_encoder *enc, const float *demb)
         memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
         dropout_backward(dtmp, dres, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
         memset(dh1, 0, (size_t)(N * C) * sizeof(float)); /* dh1 reused as datty */
-        linear_backward(dh1, g.attprojw + l * C * C, g.attprojb + l * C, dtmp, atty,
+        par_linear_backward(b, dh1, g.attprojw + l * C * C, g.attprojb + l * C, dtmp, atty,
                         p->attprojw + l * C * C, N, C, C);
         /* atty = attention(qkv) */
         memset(dqkv, 0, (size_t)(N * 3 * C) * sizeof(float));
@@ -594,7 +686,7 @@ static void bert_backward(struct ctk_encoder *enc, const float *demb)
                              site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
         /* qkv = x·Wqkvᵀ + bqkv */
-        linear_backward(dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, x,
+        par_linear_backward(b, dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, x,
                         p->qkvw + l * 3 * C * C, N, C, 3 * C);
     }
 
@@ -759,6 +851,46 @@ static const struct ctk_encoder_ops bert_ops = {bert_forward, bert_backward, ber
 
 int ctk_is_bert(const struct ctk_encoder *enc) { return enc && enc->ops == &bert_ops; }
 
+/*
+ * Read parameter q from the weights, widening F16/BF16. Large tensors are
+ * copied a block at a time and each block's mapped pages dropped once
+ * copied, so that loading holds one copy of the weights (the slab), not
+ * two: the peak resident memory is the model's size plus the activations.
+ */
+static void release_pages(const struct ctk_model *m, const void *p, size_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p, hi = lo + len;
+    uintptr_t base = (uintptr_t)m->st.map, top = base + m->st.map_len;
+    lo = (lo + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg; /* whole pages inside */
+    hi = hi / (uintptr_t)pg * (uintptr_t)pg;
+    if (!m->st.map || lo < base || hi > top || hi <= lo) return;
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static int read_param(const struct ctk_model *m, const struct ctk_param *q, struct ctk_err *e)
+{
+    const struct ctk_st_tensor *t = ctk_model_tensor(m, q->name);
+    int simple = t && t->ndim == q->ndim && t->nelem == q->n && q->n > (1u << 20) &&
+                 (t->dtype == CTK_F32 || t->dtype == CTK_F16 || t->dtype == CTK_BF16);
+    for (int d = 0; simple && d < q->ndim; d++) simple = t->shape[d] == q->shape[d];
+    if (!simple) {
+        if (ctk_model_read(m, q->name, q->ndim, q->shape, q->w, e) < 0) return -1;
+        release_pages(m, t->data, t->end - t->begin);
+        return 0;
+    }
+    size_t es = ctk_dtype_size(t->dtype), block = (size_t)1 << 18;
+    for (size_t i = 0; i < q->n; i += block) {
+        size_t n = q->n - i < block ? q->n - i : block;
+        const unsigned char *src = (const unsigned char *)t->data + i * es;
+        if (t->dtype == CTK_F32) memcpy(q->w + i, src, n * sizeof(float));
+        else if (t->dtype == CTK_F16) ctk_f16_to_f32_n(q->w + i, src, n);
+        else ctk_bf16_to_f32_n(q->w + i, src, n);
+        release_pages(m, src, n * es);
+    }
+    return 0;
+}
+
 /* Free a partly opened encoder (enc may be NULL); returns NULL. */
 static struct ctk_encoder *open_failed(struct ctk_encoder *enc, struct ctk_model *m)
 {
@@ -803,7 +935,7 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
     bert_make_params(enc, b);
     for (int i = 0; i < enc->nparams; i++) {
         const struct ctk_param *q = &enc->params[i];
-        if (ctk_model_read(&m, q->name, q->ndim, q->shape, q->w, e) < 0) return open_failed(enc, &m);
+        if (read_param(&m, q, e) < 0) return open_failed(enc, &m);
     }
     if (ctk_model_tensor(&m, "pooler.dense.weight") && ctk_model_tensor(&m, "pooler.dense.bias")) {
         int64_t C = b->cfg.C, sw[2] = {C, C}, sb[1] = {C};
@@ -826,7 +958,8 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
     }
     b->threads = threads < 1 ? 1 : threads;
     pool_init(&b->pool_threads, b->threads);
-    ctk_blas_set_threads(b->threads);
+    b->blas_threads = getenv("CTK_BERT_BLAS_THREADS") != NULL;
+    ctk_blas_set_threads(b->blas_threads ? b->threads : 1);
     return enc;
 }
 
@@ -868,5 +1001,5 @@ const float *ctk_bert_last_hidden(const struct ctk_encoder *enc, int64_t *N, int
     if (N) *N = n;
     if (C) *C = c;
     if (!b->a.mem) return NULL;
-    return b->a.per_layer ? b->a.x + b->cfg.L * n * c : b->a.x + (b->cfg.L & 1) * n * c;
+    return b->a.per_layer ? b->a.x + b->cfg.L * n * c : b->a.x;
 }

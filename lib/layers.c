@@ -103,27 +103,46 @@ static inline float verf(float x)
 /* ------------------------------------------------------------------------ */
 /* Linear                                                                    */
 
+void linear_forward_cols(float *out, const float *inp, const float *w, const float *b, int64_t N,
+                         int64_t C, int64_t OC, int64_t o0, int64_t o1)
+{
+    if (N == 0 || o1 <= o0) return;
+    if (b)
+        for (int64_t n = 0; n < N; n++)
+            memcpy(out + n * OC + o0, b + o0, (size_t)(o1 - o0) * sizeof *out);
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, o1 - o0, C, 1, inp, C, w + o0 * C, C,
+         b ? 1 : 0, out + o0, OC);
+}
+
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int64_t N, int64_t C, int64_t OC)
 {
+    linear_forward_cols(out, inp, w, b, N, C, OC, 0, OC);
+}
+
+void linear_backward_part(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                          const float *w, int64_t N, int64_t C, int64_t OC, int64_t c0,
+                          int64_t c1, int64_t o0, int64_t o1)
+{
+    /* forward: out = inp·wᵀ + b */
     if (N == 0) return;
-    if (b)
-        for (int64_t n = 0; n < N; n++) memcpy(out + n * OC, b, (size_t)OC * sizeof *out);
-    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1, inp, C, w, C, b ? 1 : 0, out, OC);
+    if (dinp && c1 > c0)
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, c1 - c0, OC, 1, dout, OC, w + c0, C, 1,
+             dinp + c0, C);
+    if (dw && o1 > o0)
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1, dout + o0, OC, inp, C, 1,
+             dw + o0 * C, C);
+    if (db)
+        for (int64_t n = 0; n < N; n++) {
+            const float *d = dout + n * OC;
+            for (int64_t o = o0; o < o1; o++) db[o] += d[o];
+        }
 }
 
 void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                      const float *w, int64_t N, int64_t C, int64_t OC)
 {
-    /* forward: out = inp·wᵀ + b */
-    if (N == 0) return;
-    if (dinp) GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1, dout, OC, w, C, 1, dinp, C);
-    if (dw) GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1, dout, OC, inp, C, 1, dw, C);
-    if (db)
-        for (int64_t n = 0; n < N; n++) {
-            const float *d = dout + n * OC;
-            for (int64_t o = 0; o < OC; o++) db[o] += d[o];
-        }
+    linear_backward_part(dinp, dw, db, dout, inp, w, N, C, OC, 0, C, 0, OC);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -244,14 +263,18 @@ HOT void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t
 
 /*
  * The dropout draw of element i for seed: output i of the project's
- * splitmix64 stream started at seed (lib/rng.h), as a uniform float in [0, 1)
- * from its top 24 bits, the way lib/rng.h derives floats. A function of
- * (seed, i) alone, so that backward redraws forward's mask, in any thread.
+ * splitmix64 stream started at seed (lib/rng.h's ctk_splitmix64, inlined
+ * here so that the loops vectorise), as a uniform float in [0, 1) from its
+ * top 24 bits, the way lib/rng.h derives floats. A function of (seed, i)
+ * alone, so that backward redraws forward's mask, in any thread.
  */
 static inline float drop_u(uint64_t seed, uint64_t i)
 {
-    uint64_t st = seed + i * 0x9e3779b97f4a7c15ULL;
-    return (float)(ctk_splitmix64(&st) >> 40) * (1.0f / 16777216.0f);
+    uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
 }
 
 void dropout_forward(float *out, const float *inp, float p, uint64_t seed, int64_t n)

@@ -35,9 +35,16 @@
 /* out (N,OC) = inp (N,C) · w (OC,C)ᵀ + b (OC); b may be NULL. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int64_t N, int64_t C, int64_t OC);
+/* The same for output columns o0 .. o1-1 only (row stride of out still OC): threads split a layer so. */
+void linear_forward_cols(float *out, const float *inp, const float *w, const float *b, int64_t N,
+                         int64_t C, int64_t OC, int64_t o0, int64_t o1);
 /* dinp (N,C) += dout·w; dw (OC,C) += doutᵀ·inp; db (OC) += Σ_n dout. */
 void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                      const float *w, int64_t N, int64_t C, int64_t OC);
+/* The part of it for input columns c0 .. c1-1 of dinp and rows o0 .. o1-1 of dw and db. */
+void linear_backward_part(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                          const float *w, int64_t N, int64_t C, int64_t OC, int64_t c0,
+                          int64_t c1, int64_t o0, int64_t o1);
 
 /*
  * out (N,C) = (inp - mean) * rstd * w + b over each row, saving mean (N) and

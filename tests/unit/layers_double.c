@@ -15,7 +15,9 @@
 
 #define CTK_LAYERS_DOUBLE 1
 #define linear_forward d_linear_forward
+#define linear_forward_cols d_linear_forward_cols
 #define linear_backward d_linear_backward
+#define linear_backward_part d_linear_backward_part
 #define layernorm_forward d_layernorm_forward
 #define layernorm_backward d_layernorm_backward
 #define residual_layernorm_forward d_residual_layernorm_forward

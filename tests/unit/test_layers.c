@@ -203,6 +203,13 @@ static void forward_tests(void)
     check("dropout: |fraction dropped - 0.25|", fabs(dropped / (double)nd - 0.25), 0.005);
     check("dropout: same seed, same mask (0 = yes)", !same, 0);
     check("dropout: kept values scaled by 1/(1-p) (0 = yes)", !scaled, 0);
+    int64_t rng_mismatch = 0; /* the mask is lib/rng.h's splitmix64 stream from the seed */
+    for (int64_t i = 0; i < nd; i++) {
+        uint64_t st = 42 + (uint64_t)i * 0x9e3779b97f4a7c15ULL;
+        float u = (float)(ctk_splitmix64(&st) >> 40) * (1.0f / 16777216.0f);
+        rng_mismatch += (u < 0.25f) != (d1[i] == 0);
+    }
+    check("dropout: mask from lib/rng.h's splitmix64 (mismatches)", (double)rng_mismatch, 0);
     dropout_forward(d2, ones, 0.25f, 43, nd);
     int64_t differ = 0;
     for (int64_t i = 0; i < nd; i++) differ += d1[i] != d2[i];

@@ -336,8 +336,40 @@ static void test_roundtrip(const char *dir)
     CHECK(ctk_st_open(&st, dir, &e) < 0 && strstr(e.msg, "regular"), "folder: %s", e.msg);
 }
 
+/*
+ * test_safetensors --write FILE: a file of every dtype ctk writes, with
+ * values tests/bats/weights.bats checks through an independent reader.
+ */
+static int write_sample(const char *path)
+{
+    const float f[6] = {1.0f, -2.5f, 0.1f, 65504.0f, 1e-8f, 3.0f};
+    const int32_t i32[3] = {-1, 0, 2147483647};
+    const int64_t i64[2] = {-5, (int64_t)1 << 40};
+    const uint8_t u8[3] = {'a', 'b', 'c'};
+    const float scalar = 0.5f;
+    struct ctk_st_wtensor t[] = {
+        {.name = "f32", .dtype = CTK_F32, .ndim = 2, .shape = {2, 3}, .data = f, .from_f32 = 1},
+        {.name = "f16", .dtype = CTK_F16, .ndim = 1, .shape = {6}, .data = f, .from_f32 = 1},
+        {.name = "bf16", .dtype = CTK_BF16, .ndim = 1, .shape = {6}, .data = f, .from_f32 = 1},
+        {.name = "i32", .dtype = CTK_I32, .ndim = 1, .shape = {3}, .data = i32},
+        {.name = "i64", .dtype = CTK_I64, .ndim = 1, .shape = {2}, .data = i64},
+        {.name = "u8", .dtype = CTK_U8, .ndim = 1, .shape = {3}, .data = u8},
+        {.name = "empty", .dtype = CTK_F32, .ndim = 2, .shape = {0, 4}, .data = f},
+        {.name = "scalar", .dtype = CTK_F32, .ndim = 0, .data = &scalar},
+        {.name = "caf\xc3\xa9", .dtype = CTK_U8, .ndim = 1, .shape = {1}, .data = u8},
+    };
+    const char *meta[] = {"format", "pt", "note", "\xc3\xa9t\xc3\xa9", NULL};
+    struct ctk_err e;
+    if (ctk_st_write(path, t, sizeof t / sizeof *t, meta, &e) < 0) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--write") == 0) return write_sample(argv[2]);
     char dir[] = "/tmp/test_safetensors.XXXXXX";
     if (!mkdtemp(dir)) return 99;
     test_f16();
