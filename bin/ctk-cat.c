@@ -55,6 +55,23 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
+/* --names: every name must be able to name a column. */
+static void check_names(const char *list)
+{
+    char name[CTK_COL_NAME_MAX + 1];
+    struct ctk_err e;
+    for (const char *p = list;; p++) {
+        const char *q = strchr(p, ',');
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        if (n > CTK_COL_NAME_MAX) n = CTK_COL_NAME_MAX;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        if (ctk_col_name_check(name, &e) < 0) ctk_usage("--names '%s': %s", list, e.msg);
+        if (!q) break;
+        p = q;
+    }
+}
+
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { OPT_HEADER = 256, OPT_NAMES, OPT_INFO, OPT_ID_OFFSET, OPT_RENUMBER, OPT_HELP, OPT_VERSION };
@@ -74,7 +91,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
     };
     int c;
     memset(o, 0, sizeof *o);
-    while ((c = getopt_long(argc, argv, "t:f:c:q", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":t:f:c:q", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
             if (!strcmp(optarg, "stream")) o->to = OUT_STREAM;
@@ -93,7 +111,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
             break;
         case OPT_HEADER: o->header = 1; break;
         case OPT_NAMES:
-            if (!*optarg) ctk_usage("--names needs a list of column names");
+            check_names(optarg);
             o->text.names = optarg;
             break;
         case OPT_ID_OFFSET: {
@@ -109,7 +127,10 @@ static void parse_options(int argc, char **argv, struct opts *o)
         case 'q': ctk_set_quiet(1); break;
         case OPT_HELP: usage(); break;
         case OPT_VERSION: ctk_version(); break;
-        default: ctk_usage("unknown option");
+        case ':': ctk_usage("option '%s' needs an argument", argv[optind - 1]);
+        default:
+            if (optopt) ctk_usage("unrecognized option '-%c'", optopt);
+            ctk_usage("unrecognized option '%s'", argv[optind - 1]);
         }
     }
     if (o->header && o->text.names) ctk_usage("--header and --names both name the columns; give one");
