@@ -42,7 +42,8 @@ static void usage(void)
            "  -c, --columns=LIST    write these columns, in this order (e.g. label,text);\n"
            "                        default: all, except an I64 'id' in text output\n"
            "      --header          TSV: the first line names the columns (read and written)\n"
-           "      --names=LIST      name the fields of TSV input that has no header line\n"
+           "      --names=LIST      name the fields of TSV input that has no header line,\n"
+           "                        or the column of .npy input\n"
            "      --id-offset=N     add N to the line-number ids of text input\n"
            "      --renumber        rewrite the id column as N+1, N+2, ... (N: --id-offset)\n"
            "      --info            describe the input (schema, rows, metadata, history)\n"
@@ -136,8 +137,15 @@ static void parse_options(int argc, char **argv, struct opts *o)
     if (o->header && o->text.names) ctk_usage("--header and --names both name the columns; give one");
     if (o->info && (o->to || o->columns || o->renumber))
         ctk_usage("--info describes the input; it takes no -t, -c or --renumber");
-    if (o->text.format != CTK_TEXT_TSV && (o->header || o->text.names) && o->to != OUT_TSV)
-        ctk_usage("--header and --names are for TSV");
+    if (o->text.format == CTK_TEXT_NPY && o->text.names) {
+        if (strchr(o->text.names, ',')) ctk_usage("--names: .npy input has one column to name");
+        o->text.npy_col = o->text.names;
+        o->text.names = NULL;
+    }
+    if (o->text.format == CTK_TEXT_JSONL && o->text.names)
+        ctk_usage("--names is for TSV and .npy input (JSON Lines names its columns)");
+    if (o->text.format != CTK_TEXT_TSV && o->header && o->to != OUT_TSV)
+        ctk_usage("--header is for TSV");
     o->text.header = o->header;
     o->files = (const char *const *)argv + optind;
     o->nfiles = argc - optind;

@@ -115,6 +115,8 @@ npy_header() {
     cmp "$TMP/a.npy" "$TMP/c.npy"
     pipeline "ctk-cat -c id '$TMP/a.ctk' > '$TMP/ids'"
     printf '1\n2\n' | cmp - "$TMP/ids"
+    pipeline "ctk-cat -f npy --names coords -c coords -t tsv '$TMP/a.npy' > '$TMP/o'"
+    printf '1.5 -2 0.100000001\n3 0 -0.25\n' | cmp - "$TMP/o"
 }
 
 @test ".npy round trip against NumPy (optional: needs /usr/bin/python3 with numpy)" {
@@ -196,7 +198,9 @@ assert (a == t).all()' "$TMP/f.npy" "$TMP/f.tsv"
 --id-offset x $TMP/x.tsv|--id-offset 'x'
 -t npy $TMP/x.tsv|-t npy writes one dense column
 --names a,,b $TMP/x.tsv|a column name cannot be empty
--f jsonl --header $TMP/x.tsv|--header and --names are for TSV
+-f jsonl --header $TMP/x.tsv|--header is for TSV
+-f jsonl --names a $TMP/x.tsv|--names is for TSV and .npy
+-f npy --names a,b $TMP/x.tsv|one column to name
 EOF
 }
 
