@@ -32,6 +32,14 @@ U() { echo "$DATA/cat/unicode.tsv"; }
     cmp "$TMP/long.tsv" "$TMP/out.tsv"
 }
 
+@test "-f lines and -t lines: whole lines, tabs and all, byte for byte" {
+    printf 'a\tb\tc\n\none\ttab\r\nno tab\n' > "$TMP/l.txt"
+    pipeline "ctk-cat -f lines '$TMP/l.txt' | ctk-cat -t lines > '$TMP/o'"
+    cmp "$TMP/l.txt" "$TMP/o"
+    pipeline "ctk-cat -f lines -t tsv '$TMP/l.txt' > '$TMP/o'"
+    printf 'a\\tb\\tc\n\none\\ttab\r\nno tab\n' | cmp - "$TMP/o"
+}
+
 @test "three fields are label, text1, text2; --header names columns" {
     printf '5.000\tA man.\tA person.\n0.5\tx\ty\n' > "$TMP/sts.tsv"
     run --separate-stderr ctk-cat --info "$TMP/sts.tsv"
@@ -201,6 +209,8 @@ assert (a == t).all()' "$TMP/f.npy" "$TMP/f.tsv"
 -f jsonl --header $TMP/x.tsv|--header is for TSV
 -f jsonl --names a $TMP/x.tsv|--names is for TSV and .npy
 -f npy --names a,b $TMP/x.tsv|one column to name
+-f lines --names a $TMP/x.tsv|-f lines reads each whole line
+-t lines $TMP/x.tsv|-t lines writes one string column
 EOF
 }
 
