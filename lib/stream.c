@@ -464,7 +464,7 @@ struct tensor {
 };
 
 struct rd {
-    struct ctk_src src;
+    struct ctk_src *src;   /* owned */
     int done;              /* the last member's end record was read */
     char *hdr;
     size_t hdr_cap;
@@ -528,8 +528,8 @@ static json_t *read_header(struct ctk_stream *s, struct rd *r, const char *what,
                            uint32_t *want, struct ctk_err *e)
 {
     unsigned char lenbuf[8];
-    r->rec_start = r->src.offset;
-    ssize_t k = ctk_src_read(&r->src, lenbuf, 8, e);
+    r->rec_start = r->src->offset;
+    ssize_t k = ctk_src_read(r->src, lenbuf, 8, e);
     if (k < 0) return NULL;
     if (k < 8) {
         if (k == 0) {
@@ -553,7 +553,7 @@ static json_t *read_header(struct ctk_stream *s, struct rd *r, const char *what,
             r->hdr_cap = got + want_now + 1;
             r->hdr = xrealloc(r->hdr, r->hdr_cap);
         }
-        k = ctk_src_read(&r->src, r->hdr + got, want_now, e);
+        k = ctk_src_read(r->src, r->hdr + got, want_now, e);
         if (k < 0) return NULL;
         got += (size_t)k;
         if ((size_t)k < want_now)
@@ -630,7 +630,7 @@ static int read_into(struct ctk_stream *s, struct rd *r, const char *what, void 
             *buf = xrealloc(*buf, got + want);
             *cap = got + want;
         }
-        ssize_t k = ctk_src_read(&r->src, (char *)*buf + got, want, e);
+        ssize_t k = ctk_src_read(r->src, (char *)*buf + got, want, e);
         if (k < 0) return -1;
         *crc = crc32_z(*crc, (const Bytef *)*buf + got, (size_t)k);
         got += (size_t)k;
@@ -782,7 +782,14 @@ static int read_chunk_data(struct ctk_stream *s, struct rd *r, const char *what,
             FAIL("column '%s': the last offset is %lld, the values number %lld", m->cols[t->col].name,
                  (long long)off[rows], (long long)nvals);
     }
-    for (int i = 0; i < CTK_MAX_COLS; i++) c->cols[i].n = i < m->ncols ? rows : 0;
+    for (int i = 0; i < CTK_MAX_COLS; i++) {
+        c->cols[i].n = i < m->ncols ? rows : 0;
+        /* Empty columns still get a buffer, so that data is never NULL. */
+        if (i < m->ncols && !c->cols[i].data) {
+            c->cols[i].data = xmalloc(16);
+            c->cols[i].data_cap = 16;
+        }
+    }
     c->rows = rows;
     return 0;
 }
@@ -828,8 +835,8 @@ static int read_member_start(struct ctk_stream *s, struct rd *r, struct ctk_stre
 {
     const char *what = "the header record";
     unsigned char magic[MAGIC_LEN];
-    r->rec_start = r->src.offset;
-    ssize_t k = ctk_src_read(&r->src, magic, MAGIC_LEN, e);
+    r->rec_start = r->src->offset;
+    ssize_t k = ctk_src_read(r->src, magic, MAGIC_LEN, e);
     if (k < 0) return -1;
     if (k == 0 && r->member == 0) return ctk_err_set(e, "%s: empty input, not a ctk stream", s->name);
     if (k < MAGIC_LEN || memcmp(magic, CTK_STREAM_MAGIC, MAGIC_LEN) != 0) {
@@ -880,38 +887,44 @@ int ctk_stream_open_src(struct ctk_stream *s, struct ctk_src *src, struct ctk_er
 {
     rd_init(s, src->name);
     struct rd *r = s->priv;
-    r->src = *src;
-    if (r->src.paths == src->one) r->src.paths = r->src.one;
-    memset(src, 0, sizeof *src);
-    s->name = r->src.name;
+    r->src = src;
     if (read_member_start(s, r, &s->meta, e) < 0) {
-        ctk_src_close(&r->src);
-        free(r->hdr);
-        free(r);
-        s->priv = NULL;
+        struct ctk_err dummy;
+        ctk_stream_close(s, &dummy);
         return -1;
     }
     return 0;
 }
 
+/* A byte source on the heap (it moves into the stream, and zlib's state points back to it). */
+static struct ctk_src *new_src(void) { return xcalloc(1, sizeof(struct ctk_src)); }
+
+static void free_src(struct ctk_src *src)
+{
+    ctk_src_close(src);
+    free(src);
+}
+
 int ctk_stream_open_read(struct ctk_stream *s, const char *path, struct ctk_err *e)
 {
-    struct ctk_src src;
-    if (ctk_src_open(&src, path, e) < 0) {
-        ctk_src_close(&src);
+    struct ctk_src *src = new_src();
+    if (ctk_src_open(src, path, e) < 0) {
+        free_src(src);
+        memset(s, 0, sizeof *s);
         return -1;
     }
-    return ctk_stream_open_src(s, &src, e);
+    return ctk_stream_open_src(s, src, e);
 }
 
 int ctk_stream_open_readf(struct ctk_stream *s, FILE *f, const char *name, struct ctk_err *e)
 {
-    struct ctk_src src;
-    if (ctk_src_openf(&src, f, name, e) < 0) {
-        ctk_src_close(&src);
+    struct ctk_src *src = new_src();
+    if (ctk_src_openf(src, f, name, e) < 0) {
+        free_src(src);
+        memset(s, 0, sizeof *s);
         return -1;
     }
-    return ctk_stream_open_src(s, &src, e);
+    return ctk_stream_open_src(s, src, e);
 }
 
 void ctk_stream_open_source(struct ctk_stream *s, const char *name, ctk_source_read_fn rdf,
@@ -982,16 +995,16 @@ int ctk_chunk_read(struct ctk_stream *s, struct ctk_chunk *c, struct ctk_err *e)
                      (long long)s->rows_member, (long long)s->chunks_member);
             /* Another member may follow, here or in the next file. */
             for (;;) {
-                ssize_t k = ctk_src_peek(&r->src, 1, e);
+                ssize_t k = ctk_src_peek(r->src, 1, e);
                 if (k < 0) return -1;
                 if (k > 0) break;
-                int nx = ctk_src_next(&r->src, e);
+                int nx = ctk_src_next(r->src, e);
                 if (nx < 0) return -1;
                 if (nx == 0) {
                     r->done = 1;
                     return 0;
                 }
-                s->name = r->src.name;
+                s->name = r->src->name;
                 r->member = 0; /* a new file: messages count members from its start */
             }
             struct ctk_stream_meta m2;
@@ -1005,8 +1018,10 @@ int ctk_chunk_read(struct ctk_stream *s, struct ctk_chunk *c, struct ctk_err *e)
             s->rows_member = s->chunks_member = 0;
             continue;
         }
+        char k[24];
+        snprintf(k, sizeof k, "%s", kind);
         json_decref(root);
-        FAIL("unexpected record kind '%.20s' (chunk or end expected)", kind);
+        FAIL("unexpected record kind '%s' (chunk or end expected)", k);
     }
 }
 
@@ -1195,7 +1210,10 @@ int ctk_stream_close(struct ctk_stream *s, struct ctk_err *e)
     } else if (s->priv) {
         struct rd *r = s->priv;
         if (r->src_close) r->src_close(r->state);
-        ctk_src_close(&r->src);
+        if (r->src) {
+            ctk_src_close(r->src);
+            free(r->src);
+        }
         free(r->hdr);
         free(r);
     }
@@ -1275,8 +1293,13 @@ void ctk_col_append(struct ctk_chunk *c, const struct ctk_stream_meta *m, int i,
 const void *ctk_col_row(const struct ctk_chunk *c, const struct ctk_stream_meta *m, int i, int64_t r,
                         int64_t *n)
 {
+    static const int64_t none[1];
     const struct ctk_col *col = &c->cols[i];
     size_t es = ctk_dtype_size(m->cols[i].dtype);
+    if (!col->data) {
+        *n = 0;
+        return none;
+    }
     if (m->cols[i].kind == CTK_COL_DENSE) {
         int64_t w = m->cols[i].width ? m->cols[i].width : 1;
         *n = w;

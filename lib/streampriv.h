@@ -9,7 +9,8 @@
 #include "bytesrc.h"
 #include "stream.h"
 
-/* Read a ctk stream from src, whose state moves into s (src is zeroed). */
+/* Read a ctk stream from src (allocated with malloc), which s owns from now on,
+ * also on failure. */
 int ctk_stream_open_src(struct ctk_stream *s, struct ctk_src *src, struct ctk_err *e);
 
 /*

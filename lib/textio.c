@@ -27,6 +27,7 @@ int ctk_text_format_parse(const char *s, enum ctk_text_format *f)
     if (!strcmp(s, "tsv")) *f = CTK_TEXT_TSV;
     else if (!strcmp(s, "jsonl")) *f = CTK_TEXT_JSONL;
     else if (!strcmp(s, "npy")) *f = CTK_TEXT_NPY;
+    else if (!strcmp(s, "lines")) *f = CTK_TEXT_LINES;
     else return -1;
     return 0;
 }
@@ -34,7 +35,7 @@ int ctk_text_format_parse(const char *s, enum ctk_text_format *f)
 /* --- the reader's state ----------------------------------------------------------- */
 
 struct txt {
-    struct ctk_src src;
+    struct ctk_src *src;       /* owned */
     struct ctk_text_opts o;
     struct ctk_stream_meta *m; /* the stream's meta (the schema being read) */
     int nf;                    /* TSV: fields per line; JSONL: keys per object */
@@ -63,7 +64,8 @@ struct txt {
 static void txt_close(void *state)
 {
     struct txt *t = state;
-    ctk_src_close(&t->src);
+    ctk_src_close(t->src);
+    free(t->src);
     free(t->line);
     free(t->header);
     free(t->raw);
@@ -74,7 +76,7 @@ static void txt_close(void *state)
 static int raw_line(struct txt *t, struct ctk_err *e)
 {
     int nl;
-    ssize_t n = ctk_src_getline(&t->src, &t->line, &t->cap, &nl, e);
+    ssize_t n = ctk_src_getline(t->src, &t->line, &t->cap, &nl, e);
     if (n == -2) return -1;
     if (n == -1) return 0;
     t->len = (size_t)n;
@@ -136,14 +138,20 @@ static int tsv_schema(struct txt *t, struct ctk_err *e)
     if (t->o.header) {
         int rc = raw_line(t, e);
         if (rc < 0) return -1;
-        if (rc == 0) return ctk_err_set(e, "%s: empty input: no header line (--header)", t->src.name);
+        if (rc == 0) return ctk_err_set(e, "%s: empty input: no header line (--header)", t->src->name);
         t->fnr = t->nr = 1;
-        snprintf(where, sizeof where, "%s:1 (header line)", t->src.name);
+        snprintf(where, sizeof where, "%s:1 (header line)", t->src->name);
         t->header = xmalloc(t->len + 1);
         memcpy(t->header, t->line, t->len + 1);
         t->header_len = t->len;
         if (t->len == 0) return ctk_err_set(e, "%s: the header line is empty", where);
         return name_fields(t, t->line, t->len, '\t', where, e);
+    }
+    if (t->o.format == CTK_TEXT_LINES) {
+        t->idcol = ctk_meta_add_col(t->m, "id", CTK_COL_DENSE, CTK_I64, 0);
+        t->fieldcol[0] = ctk_meta_add_col(t->m, "text", CTK_COL_STRING, CTK_U8, 0);
+        t->nf = 1;
+        return 0;
     }
     if (t->o.names) {
         snprintf(where, sizeof where, "column names '%s'", t->o.names);
@@ -162,7 +170,7 @@ static int tsv_schema(struct txt *t, struct ctk_err *e)
     }
     int k = t->have_line ? count_fields(t->line, t->len) : 1;
     if (k >= CTK_MAX_COLS)
-        return ctk_err_set(e, "%s:%lld: %d fields, more than %d", t->src.name,
+        return ctk_err_set(e, "%s:%lld: %d fields, more than %d", t->src->name,
                            (long long)t->pend_blank + 1, k, CTK_MAX_COLS - 1);
     t->idcol = ctk_meta_add_col(t->m, "id", CTK_COL_DENSE, CTK_I64, 0);
     t->nf = k;
@@ -209,7 +217,7 @@ static int next_line(struct txt *t, struct ctk_err *e)
             t->nr++;
             return 1;
         }
-        rc = ctk_src_next(&t->src, e);
+        rc = ctk_src_next(t->src, e);
         if (rc <= 0) return rc;
         t->fnr = 0;
         if (t->o.header) {
@@ -220,7 +228,7 @@ static int next_line(struct txt *t, struct ctk_err *e)
             t->nr++;
             if (t->len != t->header_len || memcmp(t->line, t->header, t->len) != 0)
                 return ctk_err_set(e, "%s:1: the header line differs from the first file's "
-                                      "(files read together need the same columns)", t->src.name);
+                                      "(files read together need the same columns)", t->src->name);
         }
     }
 }
@@ -242,12 +250,19 @@ static int tsv_read(void *state, struct ctk_stream *s, struct ctk_chunk *c, stru
         }
         const char *p = rc == 2 ? "" : t->line;
         size_t n = rc == 2 ? 0 : t->len;
+        if (t->o.format == CTK_TEXT_LINES) {
+            ctk_col_append(c, m, t->fieldcol[0], p, (int64_t)n);
+            int64_t *id = ctk_col_dense_reserve(c, m, t->idcol, rows + 1);
+            id[rows++] = t->nr + t->o.id_offset;
+            bytes += n;
+            continue;
+        }
         if (n > 0) {
             int k = count_fields(p, n);
             if (k != t->nf)
                 return ctk_err_set(e, "%s:%lld: %d field%s where %d %s expected; every line needs the "
                                    "same number of tab-separated fields (an empty line is a row of "
-                                   "empty fields)", t->src.name, (long long)t->fnr, k, k == 1 ? "" : "s",
+                                   "empty fields)", t->src->name, (long long)t->fnr, k, k == 1 ? "" : "s",
                                    t->nf, t->nf == 1 ? "is" : "are");
         }
         const char *q = p, *end = p + n;
@@ -274,7 +289,7 @@ static int tsv_read(void *state, struct ctk_stream *s, struct ctk_chunk *c, stru
 static int jsonl_parse(struct txt *t, json_t **out, struct ctk_err *e)
 {
     char what[300];
-    snprintf(what, sizeof what, "%s:%lld", t->src.name, (long long)t->fnr);
+    snprintf(what, sizeof what, "%s:%lld", t->src->name, (long long)t->fnr);
     if (t->len == 0)
         return ctk_err_set(e, "%s: empty line (JSON Lines needs one object per line)", what);
     json_error_t je;
@@ -319,7 +334,7 @@ static int jsonl_schema(struct txt *t, struct ctk_err *e)
         struct ctk_err ne;
         if (ctk_col_name_check(key, &ne) < 0 || t->m->ncols >= CTK_MAX_COLS) {
             json_decref(j);
-            return ctk_err_set(e, "%s:1: key '%.80s': %s", t->src.name, key,
+            return ctk_err_set(e, "%s:1: key '%.80s': %s", t->src->name, key,
                                t->m->ncols >= CTK_MAX_COLS ? "too many keys" : ne.msg);
         }
         if (json_is_string(v)) {
@@ -336,7 +351,7 @@ static int jsonl_schema(struct txt *t, struct ctk_err *e)
         } else {
             json_decref(j);
             return ctk_err_set(e, "%s:1: key '%s' holds neither a string, a number nor a list of "
-                                  "numbers", t->src.name, key);
+                                  "numbers", t->src->name, key);
         }
         strcpy(t->keys[k], key);
         k++;
@@ -368,7 +383,7 @@ static int jsonl_read(void *state, struct ctk_stream *s, struct ctk_chunk *c, st
         if (jsonl_parse(t, &j, e) < 0) goto fail;
         if ((int)json_object_size(j) != t->nf) {
             json_decref(j);
-            ctk_err_set(e, "%s:%lld: %zu keys, the first line has %d", t->src.name, (long long)t->fnr,
+            ctk_err_set(e, "%s:%lld: %zu keys, the first line has %d", t->src->name, (long long)t->fnr,
                         json_object_size(j), t->nf);
             goto fail;
         }
@@ -412,7 +427,7 @@ static int jsonl_read(void *state, struct ctk_stream *s, struct ctk_chunk *c, st
                 if (!bad) ctk_col_append(c, m, col, t->intarr[k] ? (void *)iv : (void *)fv, (int64_t)n);
             }
             if (bad) {
-                ctk_err_set(e, "%s:%lld: '%s' %s (as the first line says)", t->src.name,
+                ctk_err_set(e, "%s:%lld: '%s' %s (as the first line says)", t->src->name,
                             (long long)t->fnr, t->keys[k], bad);
                 json_decref(j);
                 goto fail;
@@ -453,8 +468,8 @@ static const char *npy_field(const char *h, const char *key)
 static int npy_header(struct txt *t, struct ctk_err *e)
 {
     unsigned char pre[12];
-    const char *name = t->src.name;
-    ssize_t k = ctk_src_read(&t->src, pre, 10, e);
+    const char *name = t->src->name;
+    ssize_t k = ctk_src_read(t->src, pre, 10, e);
     if (k < 0) return -1;
     if (k < 10 || memcmp(pre, "\x93NUMPY", 6) != 0)
         return ctk_err_set(e, "%s: not a .npy file (no \\x93NUMPY magic)", name);
@@ -462,7 +477,7 @@ static int npy_header(struct txt *t, struct ctk_err *e)
     if (pre[6] == 1) {
         hl = pre[8] | (uint32_t)pre[9] << 8;
     } else if (pre[6] == 2 || pre[6] == 3) {
-        if (ctk_src_read(&t->src, pre + 10, 2, e) != 2)
+        if (ctk_src_read(t->src, pre + 10, 2, e) != 2)
             return ctk_err_set(e, "%s: truncated .npy header", name);
         hl = pre[8] | (uint32_t)pre[9] << 8 | (uint32_t)pre[10] << 16 | (uint32_t)pre[11] << 24;
     } else {
@@ -470,7 +485,7 @@ static int npy_header(struct txt *t, struct ctk_err *e)
     }
     if (hl > 1u << 20) return ctk_err_set(e, "%s: .npy header of %u bytes is too long", name, hl);
     char *h = xmalloc(hl + 1);
-    if (ctk_src_read(&t->src, h, hl, e) != (ssize_t)hl) {
+    if (ctk_src_read(t->src, h, hl, e) != (ssize_t)hl) {
         free(h);
         return ctk_err_set(e, "%s: truncated .npy header", name);
     }
@@ -575,10 +590,10 @@ static int npy_read(void *state, struct ctk_stream *s, struct ctk_chunk *c, stru
     ctk_chunk_reset(c, m);
     while (!t->done && t->npy_row >= t->npy_rows) {
         /* This file is done: no bytes may follow; then the next file. */
-        ssize_t k = ctk_src_peek(&t->src, 1, e);
+        ssize_t k = ctk_src_peek(t->src, 1, e);
         if (k < 0) return -1;
-        if (k > 0) return ctk_err_set(e, "%s: bytes follow the .npy array's data", t->src.name);
-        int rc = ctk_src_next(&t->src, e);
+        if (k > 0) return ctk_err_set(e, "%s: bytes follow the .npy array's data", t->src->name);
+        int rc = ctk_src_next(t->src, e);
         if (rc < 0) return -1;
         if (rc == 0) {
             t->done = 1;
@@ -587,7 +602,7 @@ static int npy_read(void *state, struct ctk_stream *s, struct ctk_chunk *c, stru
         if (npy_header(t, e) < 0) return -1;
         if (npy_dtype(t) != m->cols[col].dtype || t->npy_width != m->cols[col].width)
             return ctk_err_set(e, "%s: its array's dtype or width differs from the first file's",
-                               t->src.name);
+                               t->src->name);
     }
     if (t->done) return 0;
     int64_t rows = t->npy_rows - t->npy_row;
@@ -600,10 +615,10 @@ static int npy_read(void *state, struct ctk_stream *s, struct ctk_chunk *c, stru
         t->raw = xrealloc(t->raw, bytes);
         t->raw_cap = bytes;
     }
-    ssize_t k = ctk_src_read(&t->src, t->raw, bytes, e);
+    ssize_t k = ctk_src_read(t->src, t->raw, bytes, e);
     if (k < 0) return -1;
     if ((size_t)k < bytes)
-        return ctk_err_set(e, "%s: truncated .npy data: row %lld of %lld is missing", t->src.name,
+        return ctk_err_set(e, "%s: truncated .npy data: row %lld of %lld is missing", t->src->name,
                            (long long)(t->npy_row + (int64_t)((size_t)k / ((size_t)w * (size_t)t->npy_size))) + 1,
                            (long long)t->npy_rows);
     if (t->npy_swap) swap_bytes(t->raw, n, t->npy_size);
@@ -633,13 +648,11 @@ static int open_text_src(struct ctk_stream *s, struct ctk_src *src, const struct
                          struct ctk_err *e)
 {
     struct txt *t = xcalloc(1, sizeof *t);
-    t->src = *src;
-    if (t->src.paths == src->one) t->src.paths = t->src.one;
-    memset(src, 0, sizeof *src);
+    t->src = src;
     if (o) t->o = *o;
     ctk_source_read_fn rd = t->o.format == CTK_TEXT_JSONL ? jsonl_read
                             : t->o.format == CTK_TEXT_NPY ? npy_read : tsv_read;
-    ctk_stream_open_source(s, t->src.name, rd, txt_close, t);
+    ctk_stream_open_source(s, t->src->name, rd, txt_close, t);
     t->m = &s->meta;
     int rc = t->o.format == CTK_TEXT_JSONL ? jsonl_schema(t, e)
              : t->o.format == CTK_TEXT_NPY ? npy_schema(t, e) : tsv_schema(t, e);
@@ -651,33 +664,57 @@ static int open_text_src(struct ctk_stream *s, struct ctk_src *src, const struct
     return 0;
 }
 
+/*
+ * A stream when the input starts with the magic bytes, else text. Input
+ * that nearly starts with them (a stream cut inside its first 8 bytes, or
+ * one whose first bytes were damaged) is an error, not text: no TSV file
+ * begins with byte 0x89 and most of "CTK\r\n\x1a\n".
+ */
+static int open_any(struct ctk_stream *s, struct ctk_src *src, const struct ctk_text_opts *o,
+                    struct ctk_err *e)
+{
+    ssize_t k = ctk_src_peek(src, 8, e);
+    if (k < 0) {
+        ctk_src_close(src);
+        free(src);
+        return -1;
+    }
+    const unsigned char *p = src->buf + src->pos;
+    if (k == 8 && memcmp(p, CTK_STREAM_MAGIC, 8) == 0) return ctk_stream_open_src(s, src, e);
+    int same = 0;
+    for (ssize_t i = 0; i < k; i++) same += p[i] == (unsigned char)CTK_STREAM_MAGIC[i];
+    if ((k > 0 && k < 8 && same == k) || (k == 8 && same >= 5)) {
+        ctk_err_set(e, "%s: %s (byte 0): the stream's magic bytes are %s", src->name,
+                    "the header record", k < 8 ? "cut short: the stream was truncated" : "damaged: corrupt stream");
+        ctk_src_close(src);
+        free(src);
+        return -1;
+    }
+    return open_text_src(s, src, o, e);
+}
+
 int ctk_text_open(struct ctk_stream *s, const char *const *paths, int n,
                   const struct ctk_text_opts *o, struct ctk_err *e)
 {
-    struct ctk_src src;
-    if (ctk_src_open_list(&src, paths, n, e) < 0) {
-        ctk_src_close(&src);
+    struct ctk_src *src = xcalloc(1, sizeof *src);
+    if (ctk_src_open_list(src, paths, n, e) < 0) {
+        ctk_src_close(src);
+        free(src);
         return -1;
     }
-    return open_text_src(s, &src, o, e);
+    return open_text_src(s, src, o, e);
 }
 
 int ctk_input_open(struct ctk_stream *s, const char *const *paths, int n,
                    const struct ctk_text_opts *o, struct ctk_err *e)
 {
-    struct ctk_src src;
-    if (ctk_src_open_list(&src, paths, n, e) < 0) {
-        ctk_src_close(&src);
+    struct ctk_src *src = xcalloc(1, sizeof *src);
+    if (ctk_src_open_list(src, paths, n, e) < 0) {
+        ctk_src_close(src);
+        free(src);
         return -1;
     }
-    ssize_t k = ctk_src_peek(&src, 8, e);
-    if (k < 0) {
-        ctk_src_close(&src);
-        return -1;
-    }
-    if (k == 8 && memcmp(src.buf + src.pos, CTK_STREAM_MAGIC, 8) == 0)
-        return ctk_stream_open_src(s, &src, e);
-    return open_text_src(s, &src, o, e);
+    return open_any(s, src, o, e);
 }
 
 int ctk_input_open1(struct ctk_stream *s, const char *path, const struct ctk_text_opts *o,
@@ -686,19 +723,13 @@ int ctk_input_open1(struct ctk_stream *s, const char *path, const struct ctk_tex
     static const char *stdin_path[1] = {"-"};
     if (!path || !strcmp(path, "-")) return ctk_input_open(s, stdin_path, 1, o, e);
     /* The path must outlive s: keep a private copy of the pointer array. */
-    struct ctk_src src;
-    if (ctk_src_open(&src, path, e) < 0) {
-        ctk_src_close(&src);
+    struct ctk_src *src = xcalloc(1, sizeof *src);
+    if (ctk_src_open(src, path, e) < 0) {
+        ctk_src_close(src);
+        free(src);
         return -1;
     }
-    ssize_t k = ctk_src_peek(&src, 8, e);
-    if (k < 0) {
-        ctk_src_close(&src);
-        return -1;
-    }
-    if (k == 8 && memcmp(src.buf + src.pos, CTK_STREAM_MAGIC, 8) == 0)
-        return ctk_stream_open_src(s, &src, e);
-    return open_text_src(s, &src, o, e);
+    return open_any(s, src, o, e);
 }
 
 int ctk_input_is_stream(const struct ctk_stream *s)
@@ -770,12 +801,12 @@ static int put_json_str(struct ctk_text_writer *w, size_t *n, const char *s, siz
     return 0;
 }
 
-/* TSV string: bytes as they are, but tab and newline as \t and \n. */
-static void put_tsv_str(struct ctk_text_writer *w, size_t *n, const char *s, size_t len)
+/* TSV string: bytes as they are, but tab and newline as \t and \n (lines: newline only). */
+static void put_tsv_str(struct ctk_text_writer *w, size_t *n, const char *s, size_t len, int tabs)
 {
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] != '\t' && s[i] != '\n') continue;
+        if ((s[i] != '\t' || !tabs) && s[i] != '\n') continue;
         put(w, n, s + run, i - run);
         put(w, n, s[i] == '\t' ? "\\t" : "\\n", 2);
         run = i + 1;
@@ -838,6 +869,8 @@ int ctk_text_write_begin(struct ctk_text_writer *w, FILE *f, const char *name,
             return ctk_err_set(e, "%s: write error: %s", w->name, strerror(errno));
         return 0;
     }
+    if (format == CTK_TEXT_LINES && (ncols != 1 || m->cols[cols[0]].kind != CTK_COL_STRING))
+        return ctk_err_set(e, "lines output holds exactly one string column (choose one with -c)");
     if (header) {
         size_t n = 0;
         for (int i = 0; i < ncols; i++) {
@@ -845,7 +878,7 @@ int ctk_text_write_begin(struct ctk_text_writer *w, FILE *f, const char *name,
             put(w, &n, m->cols[cols[i]].name, strlen(m->cols[cols[i]].name));
         }
         put(w, &n, "\n", 1);
-        if (format == CTK_TEXT_TSV && fwrite(w->buf, 1, n, f) != n)
+        if (format != CTK_TEXT_JSONL && fwrite(w->buf, 1, n, f) != n)
             return ctk_err_set(e, "%s: write error: %s", w->name, strerror(errno));
     }
     return 0;
@@ -865,7 +898,7 @@ int ctk_text_write_chunk(struct ctk_text_writer *w, const struct ctk_chunk *c, s
         w->rows += c->rows;
         return 0;
     }
-    int tsv = w->format == CTK_TEXT_TSV;
+    int tsv = w->format == CTK_TEXT_TSV || w->format == CTK_TEXT_LINES;
     for (int64_t r = 0; r < c->rows; r++) {
         size_t n = 0;
         int all_empty = 1;
@@ -884,7 +917,7 @@ int ctk_text_write_chunk(struct ctk_text_writer *w, const struct ctk_chunk *c, s
             }
             if (cs->kind == CTK_COL_STRING) {
                 if (len) all_empty = 0;
-                if (tsv) put_tsv_str(w, &n, p, (size_t)len);
+                if (tsv) put_tsv_str(w, &n, p, (size_t)len, w->format == CTK_TEXT_TSV);
                 else if (put_json_str(w, &n, p, (size_t)len) < 0)
                     return ctk_err_set(e, "row %lld (id in the stream's row %lld): column '%s' is not "
                                        "UTF-8, which JSON cannot hold (use -t tsv or -t stream)",

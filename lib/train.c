@@ -843,7 +843,8 @@ static double train_step(struct run *r, const struct ctk_train_data *d, struct p
     /* 3. backward: at once, or run by run after a second forward with the same seeds */
     if (nmb == 1) {
         enc->ops->backward(enc, demb);
-        ctk_optim_collect(r->opt);
+        if (r->opt)
+            ctk_optim_collect(r->opt);
     } else
         for (int64_t k = 0; k < nmb; k++) {
             int64_t s0 = k * M, s1 = s0 + M < S ? s0 + M : S;
@@ -851,8 +852,35 @@ static double train_step(struct run *r, const struct ctk_train_data *d, struct p
             if (enc->ops->forward(enc, &t, scratch, 1, dropout_seed(o->seed, step, k), e) < 0)
                 return NAN;
             enc->ops->backward(enc, demb + s0 * D);
-            ctk_optim_collect(r->opt);
+            if (r->opt)
+                ctk_optim_collect(r->opt);
         }
+    return loss;
+}
+
+double ctk_train_grads(struct ctk_encoder *enc, const struct ctk_train_data *d,
+                       const struct ctk_train_opts *o, const int64_t *rows, int64_t B,
+                       struct ctk_err *e)
+{
+    int Kl = o->loss.kind == CTK_LOSS_SIMCSE ? 2 : d->K;
+    size_t n = (size_t)(Kl * B * enc->dim);
+    float *emb = xmallocarray(n, sizeof(float)), *demb = xmallocarray(n, sizeof(float));
+    float *scratch = xmallocarray(n, sizeof(float));
+    double *embd = xmallocarray(n, sizeof(double)), *dembd = xmallocarray(n, sizeof(double));
+    struct packed pk = {0};
+    struct run r = {.o = o, .enc = enc};
+    e->msg[0] = 0;
+    ctk_encoder_alloc_grads(enc);
+    double loss = train_step(&r, d, &pk, rows, B, 0, emb, demb, embd, dembd, scratch, e);
+    free(emb);
+    free(demb);
+    free(scratch);
+    free(embd);
+    free(dembd);
+    free(pk.ids);
+    free(pk.type_ids);
+    free(pk.off);
+    free(pk.moff);
     return loss;
 }
 

@@ -129,6 +129,16 @@ char *ctk_train_latest(const char *dir);
  */
 void ctk_train_prune(const char *dir);
 
+/*
+ * The loss of one batch (rows (B) of d, the texts of each role packed as in
+ * training, dropout masks of step 0) and its gradients, accumulated into
+ * enc's parameters, without an update: what tests compare with a reference.
+ * Returns the loss, or NAN with e set.
+ */
+double ctk_train_grads(struct ctk_encoder *enc, const struct ctk_train_data *d,
+                       const struct ctk_train_opts *o, const int64_t *rows, int64_t B,
+                       struct ctk_err *e);
+
 /* Train enc on d. Returns 0, or -1 with e set. */
 int ctk_train_run(struct ctk_encoder *enc, const struct ctk_train_data *d,
                   const struct ctk_train_opts *o, struct ctk_err *e);

@@ -5,7 +5,8 @@
 # the minilm-l6 shape; kill -9 and --resume to the same bytes.
 #
 # The expected values (tests/golden/train/) were made by tests/ref/train_ref.py
-# on the same folders, with dropout off:
+# on the same folders, with dropout off (grad-*.safetensors: --grad, one batch;
+# minilm-l6 with --rows 2):
 #   ctk-init-model --preset tiny --seed 1 -o tiny   (then dropout 0 in config.json)
 #   /usr/bin/python3 tests/ref/train_ref.py tiny tests/data/train/bert-triplets.jsonl \
 #       tests/golden/train/tiny-LOSS.tsv --loss LOSS --lr 2e-4
@@ -34,12 +35,32 @@ compare() {
     "$CTK_BUILDDIR/tests/unit/st_norms" "$3/model.safetensors" > "$TMP/norms"
     awk -F'\t' 'NR == FNR { n[$1] = $2; next }
         $1 == "norm" { if (!($2 in n)) { print "no tensor " $2; bad = 1; next }
-                       d = n[$2] - $3; if (d < 0) d = -d; r = d / $3; if (d > 1e-5 && r > m) m = r; k++
+                       d = n[$2] - $3; if (d < 0) d = -d; r = d / $3; if ($3 > 1e-3 && r > m) m = r; k++
                        if (r > 1e-4 && d > 1e-5) { print $2 ": torch " $3 ", ctk " n[$2]; bad = 1 } }
-        END { printf "norms of %d tensors: max rel err %.2e (beyond 1e-5 absolute)\n", k, m; exit bad || k == 0 }' \
+        END { printf "norms of %d tensors: max rel err %.2e (of norms above 1e-3)\n", k, m; exit bad || k == 0 }' \
         "$TMP/norms" "$1"
 }
 
+
+@test "tiny BERT, one batch of every loss: the loss and every parameter's gradient as PyTorch's" {
+    model tiny "$TMP/tiny"
+    ctk-cat -f jsonl -t stream "$DATA/train/bert-triplets.jsonl" > "$TMP/data.ctk"
+    for loss in mnrl cosine contrastive online-contrastive triplet; do
+        run "$CTK_BUILDDIR/tests/unit/train_grads" "$TMP/tiny" "$TMP/data.ctk" $loss \
+            "$SRC/tests/golden/train/grad-tiny-$loss.safetensors"
+        echo "$loss: ${lines[0]}; ${lines[-1]}"
+        [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    done
+}
+
+@test "minilm-l6 shape, one batch of MNRL: the loss and sampled rows of every gradient" {
+    model minilm-l6 "$TMP/minilm"
+    ctk-cat -f jsonl -t stream "$DATA/train/bert-triplets.jsonl" > "$TMP/data.ctk"
+    run "$CTK_BUILDDIR/tests/unit/train_grads" "$TMP/minilm" "$TMP/data.ctk" mnrl \
+        "$SRC/tests/golden/train/grad-minilm-l6-mnrl.safetensors"
+    echo "${lines[0]}; ${lines[-1]}"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}
 
 @test "tiny BERT, 20 steps of every loss: losses and tensor norms as PyTorch's" {
     model tiny "$TMP/tiny"
@@ -51,6 +72,16 @@ compare() {
         echo "$loss: $output"
         [ "$status" -eq 0 ]
     done
+}
+
+@test "tiny BERT, GradCache (--cache-batch 5): the same 20 steps as PyTorch's whole batch" {
+    model tiny "$TMP/tiny"
+    ctk-cat -f jsonl -t stream "$DATA/train/bert-triplets.jsonl" > "$TMP/data.ctk"
+    ctk-train-mnrl -q -j 1 -m "$TMP/tiny" -o "$TMP/out" --steps 20 --batch-size 8 --lr 2e-4 \
+        --warmup-steps 2 --cache-batch 5 --log "$TMP/log" "$TMP/data.ctk"
+    run compare "$SRC/tests/golden/train/tiny-mnrl.tsv" "$TMP/log" "$TMP/out"
+    echo "$output"
+    [ "$status" -eq 0 ]
 }
 
 @test "minilm-l6 shape, 20 steps of MNRL with a hard negative: as PyTorch" {

@@ -18,6 +18,13 @@ ctk's shuffled order gives the same values.
 DATA.jsonl: rows of anchor.ids, positive.ids, [negative.ids], [score].
 OUT.tsv: "loss STEP VALUE" for every step, then "norm NAME VALUE" for every
 parameter after the last step.
+
+  train_ref.py MODEL DATA.jsonl OUT.safetensors --grad [--loss L] [--rows K]
+
+The loss of the whole data set as one batch and the gradient of every
+parameter ("loss", "grad.NAME"); a matrix with more than K rows (default 8)
+keeps K sampled rows ("grad.NAME.rows"), plus, for the word embeddings, rows
+of tokens the batch uses and, for positions, the first ones.
 Run with Debian's python3: /usr/bin/python3 tests/ref/train_ref.py ...
 """
 import argparse
@@ -50,6 +57,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--max-grad-norm", type=float, default=1.0)
+    ap.add_argument("--grad", action="store_true")
+    ap.add_argument("--rows", type=int, default=8)
     a = ap.parse_args()
 
     torch.set_default_dtype(torch.float64)
@@ -66,6 +75,8 @@ def main():
         case["score"] = torch.tensor([float(r["score"]) for r in rows])
 
     named = [(k.replace("/", "."), p) for k, p in model.p.items()]
+    if a.grad:
+        return grads(a, model, named, batches, case, mode, normalize, rows)
     decay = [p for n, p in named if not (n.endswith("bias") or "LayerNorm" in n)]
     nodecay = [p for n, p in named if n.endswith("bias") or "LayerNorm" in n]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
@@ -95,6 +106,38 @@ def main():
         lines.append("norm\t%s\t%r" % (n, p.detach().norm().item()))
     with open(a.out, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def grads(a, model, named, batches, case, mode, normalize, rows):
+    import numpy as np
+    import zlib
+    reps = []
+    for I, Y, M in batches:
+        e = bert_ref.pool(model(I, Y, M), M, mode)
+        if normalize:
+            e = torch.nn.functional.normalize(e, p=2, dim=1)
+        reps.append(e)
+    loss = loss_ref.loss_of(case, reps)
+    loss.backward()
+    out = {"loss": np.array([loss.item()], np.float64).astype(np.float32)}
+    used = sorted({t for r in rows for k in ("anchor", "positive", "negative")
+                   for t in r.get(k + ".ids", [])})
+    for n, p in named:
+        g = p.grad.numpy()
+        if g.ndim == 2 and g.shape[0] > a.rows:
+            r = np.random.default_rng(zlib.crc32(n.encode()))
+            pick = set(r.choice(g.shape[0], a.rows, replace=False).tolist())
+            if n == "embeddings.word_embeddings.weight":
+                pick |= set(used[:3 * a.rows])
+            if n == "embeddings.position_embeddings.weight":
+                pick |= {0, 1, 2}
+            sel = np.array(sorted(pick), np.int64)
+            out["grad." + n + ".rows"] = sel
+            out["grad." + n] = g[sel].astype(np.float32)
+        else:
+            out["grad." + n] = g.astype(np.float32)
+    bert_ref.st_save(a.out, out, {"loss_f64": repr(loss.item()), "loss": a.loss,
+                                  "made_by": "tests/ref/train_ref.py --grad"})
 
 
 if __name__ == "__main__":

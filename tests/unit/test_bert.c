@@ -137,7 +137,7 @@ static const char *mode_names[] = {"mean", "cls", "max", "mean_sqrt_len_tokens"}
 
 static void forward_checks(const char *preset, const char *dtype)
 {
-    char dir[4096], path[4096], what[512];
+    char dir[2048], path[2048], what[4096];
     make_model(preset, dtype, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/tests/golden/bert/%s.%s.safetensors", srcdir, preset, dtype);
     struct batch b;
@@ -186,7 +186,7 @@ static void forward_checks(const char *preset, const char *dtype)
 
 static void invariance_checks(const char *preset)
 {
-    char dir[4096], path[4096], what[512];
+    char dir[2048], path[2048], what[4096];
     make_model(preset, "f32", dir, sizeof dir);
     snprintf(path, sizeof path, "%s/tests/golden/bert/%s.f32.safetensors", srcdir, preset);
     struct batch b;
@@ -222,7 +222,7 @@ static void invariance_checks(const char *preset)
 
 static void grad_checks(const char *preset, const char *file)
 {
-    char dir[4096], path[4096], what[512];
+    char dir[2048], path[2048], what[4096];
     make_model(preset, "f32", dir, sizeof dir);
     snprintf(path, sizeof path, "%s/tests/golden/bert/%s.safetensors", srcdir, file);
     struct batch b;
@@ -329,6 +329,134 @@ static void dropout_and_save_checks(void)
     free_batch(&b);
 }
 
+/*
+ * With dropout on, backward must use forward's masks: the directional
+ * derivative of loss = sum(w * emb) along a random direction v of all
+ * parameters, by central differences (same seed, so the same masks), against
+ * g . v. And the gradients do not depend on the number of threads.
+ */
+static void dropout_gradient_checks(void)
+{
+    char dir[2048], path[4096];
+    make_model("tiny", "f32", dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/tests/golden/bert/tiny.grad.safetensors", srcdir);
+    struct batch b;
+    load_batch(&b, path);
+    struct ctk_encoder *enc = open_enc(dir, 2), *e1 = open_enc(dir, 1);
+    struct ctk_err e;
+    int64_t S = b.t.S, D = enc->dim;
+    float *emb = malloc((size_t)(S * D) * 4), *w = golden_f32(&b, "w", NULL);
+    ctk_encoder_alloc_grads(enc);
+    ctk_encoder_alloc_grads(e1);
+    uint64_t seed = 9;
+    if (enc->ops->forward(enc, &b.t, emb, 1, seed, &e) < 0 || e1->ops->forward(e1, &b.t, emb, 1, seed, &e) < 0)
+        die(e.msg);
+    enc->ops->backward(enc, w);
+    e1->ops->backward(e1, w);
+    double gdiff = 0;
+    for (int i = 0; i < enc->nparams; i++)
+        for (size_t k = 0; k < enc->params[i].n; k++)
+            gdiff = fmax(gdiff, fabs((double)enc->params[i].g[k] - e1->params[i].g[k]));
+    check("dropout on: gradients, 1 vs 2 threads, max abs diff", gdiff, 0);
+    /* direction: ±1 on every parameter element, scaled by eps */
+    double gv = 0, eps = 1e-3;
+    uint64_t st = 77;
+    for (int i = 0; i < enc->nparams; i++)
+        for (size_t k = 0; k < enc->params[i].n; k++) {
+            uint64_t z = (st += 0x9e3779b97f4a7c15ULL);
+            double v = (z >> 63) ? 1 : -1;
+            gv += v * enc->params[i].g[k];
+        }
+    double lp = 0, lm = 0;
+    for (int sign = 1; sign >= -1; sign -= 2) {
+        st = 77;
+        for (int i = 0; i < enc->nparams; i++)
+            for (size_t k = 0; k < enc->params[i].n; k++) {
+                uint64_t z = (st += 0x9e3779b97f4a7c15ULL);
+                enc->params[i].w[k] += (float)(sign * eps * ((z >> 63) ? 1 : -1));
+            }
+        if (enc->ops->forward(enc, &b.t, emb, 1, seed, &e) < 0) die(e.msg);
+        double l = 0;
+        for (int64_t i = 0; i < S * D; i++) l += (double)emb[i] * w[i];
+        if (sign > 0) lp = l;
+        else lm = l;
+        st = 77;
+        for (int i = 0; i < enc->nparams; i++)
+            for (size_t k = 0; k < enc->params[i].n; k++) {
+                uint64_t z = (st += 0x9e3779b97f4a7c15ULL);
+                enc->params[i].w[k] -= (float)(sign * eps * ((z >> 63) ? 1 : -1));
+            }
+    }
+    double num = (lp - lm) / (2 * eps);
+    printf("    dropout on: directional derivative %.6g by differences, %.6g by backward\n", num, gv);
+    check("dropout on: directional derivative, relative diff", fabs(num - gv) / fabs(gv), 1e-2);
+    free(emb);
+    free(w);
+    ctk_encoder_free(enc);
+    ctk_encoder_free(e1);
+    free_batch(&b);
+}
+
+/* Weights named "bert.*" (BertForMaskedLM checkpoints) and BF16 weights load too. */
+static void naming_and_bf16_checks(void)
+{
+    char dir[2048], path[8192], pdir[2048], cmd[8192];
+    make_model("tiny", "f32", dir, sizeof dir);
+    snprintf(pdir, sizeof pdir, "%s/prefixed", tmpdir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", pdir, dir, pdir);
+    if (system(cmd) != 0) die("cannot copy a model folder");
+    struct ctk_err e;
+    struct ctk_st st;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (ctk_st_open(&st, path, &e) < 0) die(e.msg);
+    struct ctk_st_wtensor *wt = calloc(st.ntensors, sizeof *wt);
+    char **names = calloc(st.ntensors, sizeof *names);
+    for (size_t i = 0; i < st.ntensors; i++) {
+        const struct ctk_st_tensor *t = &st.tensors[i];
+        names[i] = malloc(strlen(t->name) + 8);
+        sprintf(names[i], "bert.%s", t->name);
+        wt[i].name = names[i];
+        wt[i].dtype = t->dtype;
+        wt[i].ndim = t->ndim;
+        memcpy(wt[i].shape, t->shape, sizeof t->shape);
+        wt[i].data = t->data;
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", pdir);
+    if (ctk_st_write(path, wt, st.ntensors, NULL, &e) < 0) die(e.msg);
+    for (size_t i = 0; i < st.ntensors; i++) free(names[i]);
+    free(names);
+    free(wt);
+    ctk_st_close(&st);
+
+    snprintf(path, sizeof path, "%s/tests/golden/bert/tiny.f32.safetensors", srcdir);
+    struct batch b;
+    load_batch(&b, path);
+    struct ctk_encoder *a = open_enc(dir, 1), *p = open_enc(pdir, 1);
+    size_t n = (size_t)(b.t.S * a->dim);
+    float *ea = malloc(n * 4), *ep = malloc(n * 4);
+    encode(a, &b.t, ea);
+    encode(p, &b.t, ep);
+    check("weights named bert.*: max abs diff", maxdiff(ea, ep, n), 0);
+    ctk_encoder_free(p);
+
+    /* BF16: the same model rounded to 8 bits of mantissa; no reference, so
+       the embeddings must stay close to F32's (normalised: cosine above 0.999) */
+    make_model("tiny", "bf16", pdir, sizeof pdir);
+    p = open_enc(pdir, 1);
+    encode(p, &b.t, ep);
+    double worst = 1;
+    for (int64_t s = 0; s < b.t.S; s++) {
+        double dot = 0;
+        for (int64_t i = 0; i < a->dim; i++) dot += (double)ea[s * a->dim + i] * ep[s * a->dim + i];
+        worst = dot < worst ? dot : worst;
+    }
+    check("BF16 weights: 1 - worst cosine to F32's embeddings", 1 - worst, 1e-3);
+    ctk_encoder_free(p);
+    ctk_encoder_free(a);
+    free(ea), free(ep);
+    free_batch(&b);
+}
+
 /* Rewrite key "k": value in config.json of a copy of dir; expect the open to fail naming k. */
 static void refusal(const char *src, const char *key, const char *val)
 {
@@ -365,6 +493,8 @@ int main(int argc, char **argv)
     }
     grad_checks("tiny", "tiny.grad-max");
     dropout_and_save_checks();
+    naming_and_bf16_checks();
+    dropout_gradient_checks();
     /* OpenBLAS kernel choice (blas.h): generic fallbacks are replaced, good kernels kept */
     struct { const char *core; int avx512, avx2; const char *want; } bc[] = {
         {"Prescott", 1, 1, "SkylakeX"}, {"Prescott", 0, 1, "Haswell"}, {"Core2", 0, 1, "Haswell"},
