@@ -220,6 +220,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
     }
     o->t.checkpoint_dir = o->checkpoint_dir;
     o->threads = ctk_threads(o->threads);
+    o->t.adamw.threads = o->threads;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

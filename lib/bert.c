@@ -21,8 +21,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "bert.h"
+#include "f16.h"
 #include "blas.h"
 #include "layers.h"
 #include "model.h"
@@ -284,14 +287,21 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
         free(a->att);
         free(a->argmax);
         free(a->att_off);
+        /*
+         * Inference keeps one layer's working set and reuses it: qkv (3C)
+         * also holds the embeddings' sum and each dense output with its
+         * residual sum; atty (C) also holds h1; x (C) is each layer's input
+         * and output; GELU runs in place.
+         */
+        size_t tr = (size_t)train, nc = (size_t)(capN * C), ln = (size_t)(L * capN);
         size_t sz[] = {
-            (size_t)(capN * C), (size_t)capN, (size_t)capN,                       /* emb */
-            (size_t)((train ? c->L + 1 : 2) * capN * C),                          /* x */
-            (size_t)(L * capN * 3 * C), (size_t)(L * capN * C), (size_t)(L * capN * C), /* qkv atty res1 */
-            (size_t)(L * capN), (size_t)(L * capN), (size_t)(L * capN * C),        /* mean1 rstd1 h1 */
-            (size_t)(L * capN * I), (size_t)(train ? L * capN * I : 0),            /* ff ffg */
-            (size_t)(L * capN * C), (size_t)(L * capN), (size_t)(L * capN),        /* res2 mean2 rstd2 */
-            (size_t)(capN * C), (size_t)(capS * C), (size_t)capS,                  /* tmp pooled norm */
+            tr * nc, (size_t)capN, (size_t)capN,                                  /* embsum mean rstd */
+            (size_t)(train ? c->L + 1 : 1) * nc,                                  /* x */
+            (size_t)L * 3 * nc, (size_t)L * nc, tr * L * nc,                      /* qkv atty res1 */
+            ln, ln, tr * L * nc,                                                  /* mean1 rstd1 h1 */
+            (size_t)(L * capN * I), tr * (size_t)(L * capN * I),                  /* ff ffg */
+            tr * L * nc, ln, ln,                                                  /* res2 mean2 rstd2 */
+            tr * nc, (size_t)(capS * C), (size_t)capS,                            /* tmp pooled norm */
         };
         size_t total = 0;
         for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += sz[i];
@@ -304,7 +314,11 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
             *ptrs[i] = m;
             m += sz[i];
         }
-        if (!train) a->ffg = a->ff; /* GELU in place */
+        if (!train) {
+            a->embsum = a->res1 = a->res2 = a->tmp = a->qkv;
+            a->h1 = a->atty;
+            a->ffg = a->ff;
+        }
         a->cap_att = train ? att_total : 0;
         a->att = train && att_total ? xmallocarray((size_t)(c->L * att_total), sizeof(float)) : NULL;
         a->argmax = xmallocarray((size_t)(capS * C), sizeof(int64_t));
@@ -319,7 +333,7 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
 
 /* Buffers of layer l (layer 0's in inference). */
 #define LAYER(ptr, l, width) (b->a.per_layer ? (ptr) + (int64_t)(l) * N * (width) : (ptr))
-#define LAYERX(l) (b->a.per_layer ? b->a.x + (int64_t)(l) * N * C : b->a.x + (int64_t)((l) & 1) * N * C)
+#define LAYERX(l) (b->a.per_layer ? b->a.x + (int64_t)(l) * N * C : b->a.x)
 
 /* Seeds of the dropout sites: one stream of the training seed per (layer, site). */
 enum { SITE_EMB, SITE_ATT, SITE_ATTOUT, SITE_FFNOUT, NSITES };
@@ -837,6 +851,46 @@ static const struct ctk_encoder_ops bert_ops = {bert_forward, bert_backward, ber
 
 int ctk_is_bert(const struct ctk_encoder *enc) { return enc && enc->ops == &bert_ops; }
 
+/*
+ * Read parameter q from the weights, widening F16/BF16. Large tensors are
+ * copied a block at a time and each block's mapped pages dropped once
+ * copied, so that loading holds one copy of the weights (the slab), not
+ * two: the peak resident memory is the model's size plus the activations.
+ */
+static void release_pages(const struct ctk_model *m, const void *p, size_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p, hi = lo + len;
+    uintptr_t base = (uintptr_t)m->st.map, top = base + m->st.map_len;
+    lo = (lo + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg; /* whole pages inside */
+    hi = hi / (uintptr_t)pg * (uintptr_t)pg;
+    if (!m->st.map || lo < base || hi > top || hi <= lo) return;
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static int read_param(const struct ctk_model *m, const struct ctk_param *q, struct ctk_err *e)
+{
+    const struct ctk_st_tensor *t = ctk_model_tensor(m, q->name);
+    int simple = t && t->ndim == q->ndim && t->nelem == q->n && q->n > (1u << 20) &&
+                 (t->dtype == CTK_F32 || t->dtype == CTK_F16 || t->dtype == CTK_BF16);
+    for (int d = 0; simple && d < q->ndim; d++) simple = t->shape[d] == q->shape[d];
+    if (!simple) {
+        if (ctk_model_read(m, q->name, q->ndim, q->shape, q->w, e) < 0) return -1;
+        release_pages(m, t->data, t->end - t->begin);
+        return 0;
+    }
+    size_t es = ctk_dtype_size(t->dtype), block = (size_t)1 << 18;
+    for (size_t i = 0; i < q->n; i += block) {
+        size_t n = q->n - i < block ? q->n - i : block;
+        const unsigned char *src = (const unsigned char *)t->data + i * es;
+        if (t->dtype == CTK_F32) memcpy(q->w + i, src, n * sizeof(float));
+        else if (t->dtype == CTK_F16) ctk_f16_to_f32_n(q->w + i, src, n);
+        else ctk_bf16_to_f32_n(q->w + i, src, n);
+        release_pages(m, src, n * es);
+    }
+    return 0;
+}
+
 /* Free a partly opened encoder (enc may be NULL); returns NULL. */
 static struct ctk_encoder *open_failed(struct ctk_encoder *enc, struct ctk_model *m)
 {
@@ -881,7 +935,7 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
     bert_make_params(enc, b);
     for (int i = 0; i < enc->nparams; i++) {
         const struct ctk_param *q = &enc->params[i];
-        if (ctk_model_read(&m, q->name, q->ndim, q->shape, q->w, e) < 0) return open_failed(enc, &m);
+        if (read_param(&m, q, e) < 0) return open_failed(enc, &m);
     }
     if (ctk_model_tensor(&m, "pooler.dense.weight") && ctk_model_tensor(&m, "pooler.dense.bias")) {
         int64_t C = b->cfg.C, sw[2] = {C, C}, sb[1] = {C};
@@ -947,5 +1001,5 @@ const float *ctk_bert_last_hidden(const struct ctk_encoder *enc, int64_t *N, int
     if (N) *N = n;
     if (C) *C = c;
     if (!b->a.mem) return NULL;
-    return b->a.per_layer ? b->a.x + b->cfg.L * n * c : b->a.x + (b->cfg.L & 1) * n * c;
+    return b->a.per_layer ? b->a.x + b->cfg.L * n * c : b->a.x;
 }

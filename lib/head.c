@@ -277,17 +277,28 @@ static int load(struct ctk_head *h, const json_t *o, const char *path, struct ct
     return 0;
 }
 
-int ctk_head_load(struct ctk_head *h, const char *path, struct ctk_err *e)
+static int load_json(struct ctk_head *h, json_t *o, const char *what, struct ctk_err *e)
 {
-    memset(h, 0, sizeof *h);
-    json_t *o = ctk_json_load_file(path, e);
     if (!o)
         return -1;
-    int rc = load(h, o, path, e);
+    int rc = load(h, o, what, e);
     json_decref(o);
     if (rc)
         ctk_head_free(h);
     return rc;
+}
+
+int ctk_head_load(struct ctk_head *h, const char *path, struct ctk_err *e)
+{
+    memset(h, 0, sizeof *h);
+    return load_json(h, ctk_json_load_file(path, e), path, e);
+}
+
+int ctk_head_load_buf(struct ctk_head *h, const char *buf, size_t len, const char *what,
+                      struct ctk_err *e)
+{
+    memset(h, 0, sizeof *h);
+    return load_json(h, ctk_json_load_buf(buf, len, what, e), what, e);
 }
 
 int ctk_head_check_meta(const struct ctk_head *h, const struct ctk_stream_meta *m,

@@ -68,6 +68,9 @@ struct ctk_head {
 int ctk_head_save(const struct ctk_head *h, const char *path, struct ctk_err *e);
 /* Read and check a head file (shapes, labels, finite numbers); e names the file. */
 int ctk_head_load(struct ctk_head *h, const char *path, struct ctk_err *e);
+/* The same from a buffer of len bytes; what names it in messages. */
+int ctk_head_load_buf(struct ctk_head *h, const char *buf, size_t len, const char *what,
+                      struct ctk_err *e);
 void ctk_head_free(struct ctk_head *h);
 
 /* Probabilities P (N, nlabels) of X (N, dim), whatever the kind. */
