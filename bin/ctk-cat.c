@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum out_format { OUT_DEFAULT, OUT_STREAM, OUT_TSV, OUT_JSONL, OUT_NPY };
+enum out_format { OUT_DEFAULT, OUT_STREAM, OUT_TSV, OUT_JSONL, OUT_NPY, OUT_LINES };
 
 struct opts {
     enum out_format to;
@@ -36,13 +36,15 @@ static void usage(void)
            "Text input becomes a stream, a stream becomes TSV, unless -t says otherwise.\n"
            "With no FILE, or when FILE is -, read standard input. gzip input is read as is.\n"
            "\n"
-           "  -t, --to=FORMAT       write FORMAT: stream, tsv, jsonl or npy\n"
-           "  -f, --from=FORMAT     read text input as FORMAT: tsv (default), jsonl or npy;\n"
+           "  -t, --to=FORMAT       write FORMAT: stream, tsv, jsonl, npy or lines\n"
+           "  -f, --from=FORMAT     read text input as FORMAT: tsv (default), jsonl, npy or\n"
+           "                        lines (each whole line is one text, tabs and all);\n"
            "                        a ctk stream is recognised whatever -f says\n"
            "  -c, --columns=LIST    write these columns, in this order (e.g. label,text);\n"
            "                        default: all, except an I64 'id' in text output\n"
            "      --header          TSV: the first line names the columns (read and written)\n"
-           "      --names=LIST      name the fields of TSV input that has no header line\n"
+           "      --names=LIST      name the fields of TSV input that has no header line,\n"
+           "                        or the column of .npy input\n"
            "      --id-offset=N     add N to the line-number ids of text input\n"
            "      --renumber        rewrite the id column as N+1, N+2, ... (N: --id-offset)\n"
            "      --info            describe the input (schema, rows, metadata, history)\n"
@@ -99,11 +101,12 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else if (!strcmp(optarg, "tsv")) o->to = OUT_TSV;
             else if (!strcmp(optarg, "jsonl")) o->to = OUT_JSONL;
             else if (!strcmp(optarg, "npy")) o->to = OUT_NPY;
-            else ctk_usage("unknown output format '%s' (stream, tsv, jsonl or npy)", optarg);
+            else if (!strcmp(optarg, "lines")) o->to = OUT_LINES;
+            else ctk_usage("unknown output format '%s' (stream, tsv, jsonl, npy or lines)", optarg);
             break;
         case 'f':
             if (ctk_text_format_parse(optarg, &o->text.format) < 0)
-                ctk_usage("unknown input format '%s' (tsv, jsonl or npy)", optarg);
+                ctk_usage("unknown input format '%s' (tsv, jsonl, npy or lines)", optarg);
             break;
         case 'c':
             if (!*optarg) ctk_usage("-c needs a list of column names");
@@ -136,8 +139,17 @@ static void parse_options(int argc, char **argv, struct opts *o)
     if (o->header && o->text.names) ctk_usage("--header and --names both name the columns; give one");
     if (o->info && (o->to || o->columns || o->renumber))
         ctk_usage("--info describes the input; it takes no -t, -c or --renumber");
-    if (o->text.format != CTK_TEXT_TSV && (o->header || o->text.names) && o->to != OUT_TSV)
-        ctk_usage("--header and --names are for TSV");
+    if (o->text.format == CTK_TEXT_NPY && o->text.names) {
+        if (strchr(o->text.names, ',')) ctk_usage("--names: .npy input has one column to name");
+        o->text.npy_col = o->text.names;
+        o->text.names = NULL;
+    }
+    if (o->text.format == CTK_TEXT_LINES && (o->text.names || (o->header && o->to != OUT_TSV)))
+        ctk_usage("-f lines reads each whole line as one text: --header and --names are for TSV");
+    if (o->text.format == CTK_TEXT_JSONL && o->text.names)
+        ctk_usage("--names is for TSV and .npy input (JSON Lines names its columns)");
+    if (o->text.format != CTK_TEXT_TSV && o->header && o->to != OUT_TSV)
+        ctk_usage("--header is for TSV");
     o->text.header = o->header;
     o->files = (const char *const *)argv + optind;
     o->nfiles = argc - optind;
@@ -193,7 +205,7 @@ static void info(struct ctk_stream *in, const struct opts *o)
     if (rc < 0) ctk_die_err(&e);
     ctk_progress_done();
     const struct ctk_stream_meta *m = &in->meta;
-    static const char *fmt_names[] = {"TSV text", "JSON Lines", ".npy array"};
+    static const char *fmt_names[] = {"TSV text", "JSON Lines", ".npy array", "lines of text"};
     printf("input: %s (%s)\n", o->nfiles > 1 ? "several files" : o->nfiles ? o->files[0] : "stdin",
            is_stream ? "ctk stream" : fmt_names[o->text.format]);
     printf("rows: %lld\n", (long long)in->rows_total);
@@ -252,6 +264,8 @@ int main(int argc, char **argv)
             in.meta.cols[idcol].width != 0)
             ctk_usage("--renumber needs an I64 'id' column, and the input has none");
     }
+    if (to == OUT_LINES && (nsel != 1 || in.meta.cols[sel[0]].kind != CTK_COL_STRING))
+        ctk_usage("-t lines writes one string column: name it with -c (e.g. -c text)");
     if (to == OUT_NPY) {
         if (nsel != 1 || in.meta.cols[sel[0]].kind != CTK_COL_DENSE) {
             int dense = -1, ndense = 0;
@@ -277,7 +291,10 @@ int main(int argc, char **argv)
         if (ctk_stream_open_write(&out, stdout, "stdout", &m, &e) < 0) ctk_die_err(&e);
         ctk_meta_free(&m);
     } else {
-        enum ctk_text_format f = to == OUT_TSV ? CTK_TEXT_TSV : to == OUT_JSONL ? CTK_TEXT_JSONL : CTK_TEXT_NPY;
+        enum ctk_text_format f = to == OUT_TSV     ? CTK_TEXT_TSV
+                                 : to == OUT_JSONL ? CTK_TEXT_JSONL
+                                 : to == OUT_LINES ? CTK_TEXT_LINES
+                                                   : CTK_TEXT_NPY;
         if (ctk_text_write_begin(&tw, stdout, "stdout", f, &in.meta, sel, nsel, o.header, &e) < 0)
             ctk_die_err(&e);
     }

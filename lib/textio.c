@@ -27,6 +27,7 @@ int ctk_text_format_parse(const char *s, enum ctk_text_format *f)
     if (!strcmp(s, "tsv")) *f = CTK_TEXT_TSV;
     else if (!strcmp(s, "jsonl")) *f = CTK_TEXT_JSONL;
     else if (!strcmp(s, "npy")) *f = CTK_TEXT_NPY;
+    else if (!strcmp(s, "lines")) *f = CTK_TEXT_LINES;
     else return -1;
     return 0;
 }
@@ -146,6 +147,12 @@ static int tsv_schema(struct txt *t, struct ctk_err *e)
         if (t->len == 0) return ctk_err_set(e, "%s: the header line is empty", where);
         return name_fields(t, t->line, t->len, '\t', where, e);
     }
+    if (t->o.format == CTK_TEXT_LINES) {
+        t->idcol = ctk_meta_add_col(t->m, "id", CTK_COL_DENSE, CTK_I64, 0);
+        t->fieldcol[0] = ctk_meta_add_col(t->m, "text", CTK_COL_STRING, CTK_U8, 0);
+        t->nf = 1;
+        return 0;
+    }
     if (t->o.names) {
         snprintf(where, sizeof where, "column names '%s'", t->o.names);
         return name_fields(t, t->o.names, strlen(t->o.names), ',', where, e);
@@ -243,6 +250,13 @@ static int tsv_read(void *state, struct ctk_stream *s, struct ctk_chunk *c, stru
         }
         const char *p = rc == 2 ? "" : t->line;
         size_t n = rc == 2 ? 0 : t->len;
+        if (t->o.format == CTK_TEXT_LINES) {
+            ctk_col_append(c, m, t->fieldcol[0], p, (int64_t)n);
+            int64_t *id = ctk_col_dense_reserve(c, m, t->idcol, rows + 1);
+            id[rows++] = t->nr + t->o.id_offset;
+            bytes += n;
+            continue;
+        }
         if (n > 0) {
             int k = count_fields(p, n);
             if (k != t->nf)
@@ -787,12 +801,12 @@ static int put_json_str(struct ctk_text_writer *w, size_t *n, const char *s, siz
     return 0;
 }
 
-/* TSV string: bytes as they are, but tab and newline as \t and \n. */
-static void put_tsv_str(struct ctk_text_writer *w, size_t *n, const char *s, size_t len)
+/* TSV string: bytes as they are, but tab and newline as \t and \n (lines: newline only). */
+static void put_tsv_str(struct ctk_text_writer *w, size_t *n, const char *s, size_t len, int tabs)
 {
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] != '\t' && s[i] != '\n') continue;
+        if ((s[i] != '\t' || !tabs) && s[i] != '\n') continue;
         put(w, n, s + run, i - run);
         put(w, n, s[i] == '\t' ? "\\t" : "\\n", 2);
         run = i + 1;
@@ -855,6 +869,8 @@ int ctk_text_write_begin(struct ctk_text_writer *w, FILE *f, const char *name,
             return ctk_err_set(e, "%s: write error: %s", w->name, strerror(errno));
         return 0;
     }
+    if (format == CTK_TEXT_LINES && (ncols != 1 || m->cols[cols[0]].kind != CTK_COL_STRING))
+        return ctk_err_set(e, "lines output holds exactly one string column (choose one with -c)");
     if (header) {
         size_t n = 0;
         for (int i = 0; i < ncols; i++) {
@@ -862,7 +878,7 @@ int ctk_text_write_begin(struct ctk_text_writer *w, FILE *f, const char *name,
             put(w, &n, m->cols[cols[i]].name, strlen(m->cols[cols[i]].name));
         }
         put(w, &n, "\n", 1);
-        if (format == CTK_TEXT_TSV && fwrite(w->buf, 1, n, f) != n)
+        if (format != CTK_TEXT_JSONL && fwrite(w->buf, 1, n, f) != n)
             return ctk_err_set(e, "%s: write error: %s", w->name, strerror(errno));
     }
     return 0;
@@ -882,7 +898,7 @@ int ctk_text_write_chunk(struct ctk_text_writer *w, const struct ctk_chunk *c, s
         w->rows += c->rows;
         return 0;
     }
-    int tsv = w->format == CTK_TEXT_TSV;
+    int tsv = w->format == CTK_TEXT_TSV || w->format == CTK_TEXT_LINES;
     for (int64_t r = 0; r < c->rows; r++) {
         size_t n = 0;
         int all_empty = 1;
@@ -901,7 +917,7 @@ int ctk_text_write_chunk(struct ctk_text_writer *w, const struct ctk_chunk *c, s
             }
             if (cs->kind == CTK_COL_STRING) {
                 if (len) all_empty = 0;
-                if (tsv) put_tsv_str(w, &n, p, (size_t)len);
+                if (tsv) put_tsv_str(w, &n, p, (size_t)len, w->format == CTK_TEXT_TSV);
                 else if (put_json_str(w, &n, p, (size_t)len) < 0)
                     return ctk_err_set(e, "row %lld (id in the stream's row %lld): column '%s' is not "
                                        "UTF-8, which JSON cannot hold (use -t tsv or -t stream)",

@@ -32,6 +32,9 @@
  * An integer `id` is the I64 id column (a string `id` a string one); without
  * an `id` key the line number is the id, as for TSV. Empty lines are errors.
  *
+ * Lines (-f lines). Each whole line, tabs and all, is the one column `text`
+ * (after the `id` of line numbers); empty lines are rows, as for TSV.
+ *
  * NumPy .npy (-f npy). A 1-D or 2-D array (little- or big-endian f4, f8, i4,
  * i8; C order) becomes one dense column (opts.npy_col, "emb" by default;
  * f8 is read as F32) after an I64 `id` column of row numbers from 1.
@@ -47,7 +50,7 @@
 
 #include "stream.h"
 
-enum ctk_text_format { CTK_TEXT_TSV, CTK_TEXT_JSONL, CTK_TEXT_NPY };
+enum ctk_text_format { CTK_TEXT_TSV, CTK_TEXT_JSONL, CTK_TEXT_NPY, CTK_TEXT_LINES };
 
 struct ctk_text_opts {
     enum ctk_text_format format; /* CTK_TEXT_TSV when zeroed */
@@ -58,7 +61,7 @@ struct ctk_text_opts {
     int64_t chunk_rows;          /* rows per chunk; 0 = CTK_CHUNK_ROWS */
 };
 
-/* Parse "tsv", "jsonl" or "npy"; -1 when it is none of them. */
+/* Parse "tsv", "jsonl", "npy" or "lines"; -1 when it is none of them. */
 int ctk_text_format_parse(const char *s, enum ctk_text_format *f);
 
 /*
@@ -92,7 +95,8 @@ int ctk_input_is_stream(const struct ctk_stream *s);
  * characters \t and a newline as \n (TSV cannot hold them; backslashes are
  * written as they are, so TSV read by ctk comes back byte for byte); a row
  * whose fields are all empty strings is an empty line. header writes the
- * column names first. JSON Lines: one object per row, strings must be UTF-8.
+ * column names first. Lines: one string column, its bytes as they are but a
+ * newline written as \n. JSON Lines: one object per row, strings must be UTF-8.
  * npy: exactly one dense column; the shape is written once all rows are
  * known (the output is rewritten in place when seekable, else the data go
  * through a temporary file).

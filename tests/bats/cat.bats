@@ -32,6 +32,14 @@ U() { echo "$DATA/cat/unicode.tsv"; }
     cmp "$TMP/long.tsv" "$TMP/out.tsv"
 }
 
+@test "-f lines and -t lines: whole lines, tabs and all, byte for byte" {
+    printf 'a\tb\tc\n\none\ttab\r\nno tab\n' > "$TMP/l.txt"
+    pipeline "ctk-cat -f lines '$TMP/l.txt' | ctk-cat -t lines > '$TMP/o'"
+    cmp "$TMP/l.txt" "$TMP/o"
+    pipeline "ctk-cat -f lines -t tsv '$TMP/l.txt' > '$TMP/o'"
+    printf 'a\\tb\\tc\n\none\\ttab\r\nno tab\n' | cmp - "$TMP/o"
+}
+
 @test "three fields are label, text1, text2; --header names columns" {
     printf '5.000\tA man.\tA person.\n0.5\tx\ty\n' > "$TMP/sts.tsv"
     run --separate-stderr ctk-cat --info "$TMP/sts.tsv"
@@ -115,6 +123,8 @@ npy_header() {
     cmp "$TMP/a.npy" "$TMP/c.npy"
     pipeline "ctk-cat -c id '$TMP/a.ctk' > '$TMP/ids'"
     printf '1\n2\n' | cmp - "$TMP/ids"
+    pipeline "ctk-cat -f npy --names coords -c coords -t tsv '$TMP/a.npy' > '$TMP/o'"
+    printf '1.5 -2 0.100000001\n3 0 -0.25\n' | cmp - "$TMP/o"
 }
 
 @test ".npy round trip against NumPy (optional: needs /usr/bin/python3 with numpy)" {
@@ -196,7 +206,11 @@ assert (a == t).all()' "$TMP/f.npy" "$TMP/f.tsv"
 --id-offset x $TMP/x.tsv|--id-offset 'x'
 -t npy $TMP/x.tsv|-t npy writes one dense column
 --names a,,b $TMP/x.tsv|a column name cannot be empty
--f jsonl --header $TMP/x.tsv|--header and --names are for TSV
+-f jsonl --header $TMP/x.tsv|--header is for TSV
+-f jsonl --names a $TMP/x.tsv|--names is for TSV and .npy
+-f npy --names a,b $TMP/x.tsv|one column to name
+-f lines --names a $TMP/x.tsv|-f lines reads each whole line
+-t lines $TMP/x.tsv|-t lines writes one string column
 EOF
 }
 

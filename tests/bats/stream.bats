@@ -86,3 +86,29 @@ check_damaged() {
     [ "$status" -eq 0 ]
     [ -z "$output" ]
 }
+
+@test "the reader printed in ctk-stream(5) is tests/ref/stream_reader.py" {
+    awk '/^\.SH READING A STREAM IN PYTHON/{f=1} f&&/^\.ft CR/{p=1;next} p&&/^\.ft R/{exit} p' \
+        "$SRC/man/ctk-stream.5" | sed 's/\\-/-/g; s/\\\\/\\/g' > "$TMP/man.py"
+    tail -n +4 "$SRC/tests/ref/stream_reader.py" | diff - "$TMP/man.py"
+}
+
+@test "the worked example of ctk-stream(5) is what ctk-cat writes" {
+    cd "$TMP"
+    printf 'pos\tgood film\nneg\tbad\n' > ex.tsv
+    ctk-cat -t stream ex.tsv > ex.ctk
+    [ "$(stat -c %s ex.ctk)" -eq 914 ]
+    [ "$(od -An -tx1 -N16 ex.ctk | tr -d ' \n')" = "8943544b0d0a1a0a5001000000000000" ]
+    grep -aq '"crc32":"8b34140b","kind":"header"' ex.ctk
+    grep -aq '"crc32":"82b558fc","kind":"chunk","chunk":"1","rows":"2"},"id":{"dtype":"I64","shape":\[2\],"data_offsets":\[0,16\]}' ex.ctk
+    grep -aq '"crc32":"ed57e899","kind":"end","rows":"2","chunks":"1"}}' ex.ctk
+    [ "$(od -An -tx1 -j 744 -N 22 ex.ctk | tr -d ' \n')" = "01000000000000000200000000000000706f736e6567" ]
+}
+
+@test "the man pages format without warnings" {
+    command -v groff >/dev/null || skip "groff not installed"
+    for m in ctk-cat.1 ctk-stream.5 ctk.7; do
+        run groff -man -Tutf8 -ww -z "$SRC/man/$m"
+        [ "$status" -eq 0 ] && [ -z "$output" ] || { echo "$m: $output"; return 1; }
+    done
+}
