@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -534,6 +535,8 @@ struct pairs {
     int aemb, pemb;      /* model */
     int aids, pids;      /* bm25 */
     int64_t *self;       /* (n) corpus row of the anchor's text, or -1 */
+    int64_t *rep;        /* (n) the first pair of the same anchor text and group: searched once */
+    int64_t nrep;
     int *group;          /* (n) 0, or 1 + class excluded */
     int64_t *pos_first;  /* (n) this anchor's positives: posrow[pos_first[i] .. pos_first[i]+pos_n[i]) */
     int32_t *pos_n;
@@ -587,6 +590,7 @@ static void free_pairs(struct pairs *p)
     ctk_meta_free(&p->meta);
     free(p->self);
     free(p->group);
+    free(p->rep);
     free(p->pos_first);
     free(p->pos_n);
     free(p->posrow);
@@ -670,6 +674,13 @@ static void locate_pairs(struct pairs *p, struct corpus *c)
     }
     p->posrow = rows;
     free(pos);
+    /* one search per anchor text and group (mkpairs repeats each anchor many times) */
+    p->rep = xmallocarray(n ? (size_t)n : 1, sizeof *p->rep);
+    p->nrep = 0;
+    for (int64_t i = 0; i < n; i++) {
+        p->rep[i] = p->group[first[i]] == p->group[i] ? first[i] : i;
+        p->nrep += p->rep[i] == i;
+    }
     free(first);
     free(cnt);
     free(start);
@@ -690,6 +701,18 @@ static double cosine_d(const float *a, const float *b, int64_t d)
 
 /* --- the searches: K candidates per pair into cidx/cscore (n, K) ---------------- */
 
+/* The pairs that repeat an anchor get the candidates of its first pair. */
+static void copy_from_reps(const struct pairs *p, int K, int64_t *cidx, double *cscore)
+{
+    for (int64_t i = 0; i < p->n; i++) {
+        int64_t r = p->rep[i];
+        if (r == i)
+            continue;
+        memcpy(cidx + i * K, cidx + r * K, (size_t)K * sizeof *cidx);
+        memcpy(cscore + i * K, cscore + r * K, (size_t)K * sizeof *cscore);
+    }
+}
+
 static void search_model(const struct opts *o, struct pairs *p, struct corpus *c, int K,
                          int64_t *cidx, double *cscore)
 {
@@ -703,7 +726,7 @@ static void search_model(const struct opts *o, struct pairs *p, struct corpus *c
     const int G = c->nclass + 1;
     int64_t *gn = xcalloc((size_t)G, sizeof *gn);
     for (int64_t i = 0; i < n; i++)
-        gn[p->group[i]]++;
+        gn[p->group[i]] += p->rep[i] == i;
     /* per group: its queries gathered, a search, and how many corpus rows it was offered */
     struct ctk_knn **knn = xcalloc((size_t)G, sizeof *knn);
     float **Q = xcalloc((size_t)G, sizeof *Q);
@@ -717,7 +740,7 @@ static void search_model(const struct opts *o, struct pairs *p, struct corpus *c
         qrow[g] = xmallocarray((size_t)gn[g], sizeof *qrow[g]);
         int64_t m = 0;
         for (int64_t i = 0; i < n; i++)
-            if (p->group[i] == g) {
+            if (p->group[i] == g && p->rep[i] == i) {
                 memcpy(Q[g] + m * d, A + i * d, (size_t)d * sizeof *A);
                 qrow[g][m++] = i;
             }
@@ -804,6 +827,41 @@ static void search_model(const struct opts *o, struct pairs *p, struct corpus *c
     free(qrow);
     free(offered);
     free(gn);
+    copy_from_reps(p, K, cidx, cscore);
+}
+
+struct bm25_job {
+    const struct ctk_bm25 *ix;
+    const struct pairs *p;
+    uint8_t *const *skip;
+    int K;
+    int64_t i0, i1;
+    int64_t *cidx;
+    double *cscore;
+};
+
+/* The searches of pairs i0 .. i1-1 (their first pairs only), one thread. */
+static void *bm25_worker(void *arg)
+{
+    struct bm25_job *jb = arg;
+    const struct pairs *p = jb->p;
+    const int K = jb->K;
+    struct ctk_bm25_search ss;
+    ctk_bm25_search_init(&ss, jb->ix);
+    for (int64_t i = jb->i0; i < jb->i1; i++) {
+        if (p->rep[i] != i)
+            continue;
+        int64_t na;
+        const int32_t *a = ctk_col_row(&p->all, &p->meta, p->aids, i, &na);
+        int64_t got = ctk_bm25_topk(jb->ix, &ss, a, na, jb->skip[p->group[i]], K, jb->cidx + i * K,
+                                    jb->cscore + i * K);
+        for (int64_t t = got; t < K; t++) {
+            jb->cidx[i * K + t] = -1;
+            jb->cscore[i * K + t] = NAN;
+        }
+    }
+    ctk_bm25_search_free(&ss);
+    return NULL;
 }
 
 static void search_bm25(const struct opts *o, struct pairs *p, struct corpus *c, int K,
@@ -819,8 +877,6 @@ static void search_bm25(const struct opts *o, struct pairs *p, struct corpus *c,
     free(idx1);
     const int G = c->nclass + 1;
     uint8_t **skip = xcalloc((size_t)G, sizeof *skip);
-    struct ctk_bm25_search ss;
-    ctk_bm25_search_init(&ss, &ix);
     for (int64_t i = 0; i < p->n; i++) {
         int g = p->group[i];
         if (!skip[g]) {
@@ -832,13 +888,27 @@ static void search_bm25(const struct opts *o, struct pairs *p, struct corpus *c,
         const int32_t *a = ctk_col_row(&p->all, &p->meta, p->aids, i, &na);
         const int32_t *b = ctk_col_row(&p->all, &p->meta, p->pids, i, &np);
         p->pos_score[i] = ctk_bm25_score_text(&ix, a, na, b, np);
-        int64_t got = ctk_bm25_topk(&ix, &ss, a, na, skip[g], K, cidx + i * K, cscore + i * K);
-        for (int64_t t = got; t < K; t++) {
-            cidx[i * K + t] = -1;
-            cscore[i * K + t] = NAN;
-        }
     }
-    ctk_bm25_search_free(&ss);
+    /* the pairs split among the threads; each result depends on its pair only */
+    int T = o->threads < 1 ? 1 : o->threads > 64 ? 64 : o->threads;
+    if (T > p->nrep)
+        T = p->nrep > 0 ? (int)p->nrep : 1;
+    struct bm25_job jobs[64];
+    pthread_t tid[64];
+    int started = 0;
+    for (int t = 0; t < T; t++)
+        jobs[t] = (struct bm25_job){&ix, p, skip, K, p->n * t / T, p->n * (t + 1) / T, cidx, cscore};
+    for (int t = 1; t < T; t++) {
+        if (pthread_create(&tid[t], NULL, bm25_worker, &jobs[t]) != 0)
+            break;
+        started = t;
+    }
+    bm25_worker(&jobs[0]);
+    for (int t = started + 1; t < T; t++)
+        bm25_worker(&jobs[t]);
+    for (int t = 1; t <= started; t++)
+        pthread_join(tid[t], NULL);
+    copy_from_reps(p, K, cidx, cscore);
     for (int g = 0; g < G; g++)
         free(skip[g]);
     free(skip);
