@@ -589,6 +589,106 @@ static void show_rows(const struct toker *tk, const struct job *jobs, int njobs,
     }
 }
 
+/* Everything the chunk loop needs. */
+struct run {
+    const struct opts *o;
+    const struct toker *tk;
+    const struct ctk_stream_meta *inm;
+    struct job jobs[CTK_MAX_COLS];
+    int njobs;
+    int src_of[CTK_MAX_COLS];  /* input column of each output column, -1: made here */
+    int nth, used;             /* threads, slices with rows in this chunk */
+    struct slice *sl;
+    pthread_t *th;
+    struct worker *wk;
+    int64_t rows_before;       /* rows of the chunks before this one */
+    int64_t bad;               /* invalid UTF-8 sequences replaced so far */
+    long long bad_line;        /* line of the first, -1 if none */
+};
+
+/*
+ * Tokenise chunk ck: its rows split into nth contiguous slices, one thread
+ * each (this thread takes the first), so that writing the slices in order
+ * keeps the input order. Dies on invalid UTF-8 in strict mode.
+ */
+static void tokenise_chunk(struct run *R, const struct ctk_chunk *ck)
+{
+    struct work w = {R->o, R->tk, R->inm, ck, R->jobs, R->njobs};
+    int64_t rows = ck->rows, per = (rows + R->nth - 1) / R->nth;
+    R->used = 0;
+    for (int t = 0; t < R->nth; t++) {
+        struct slice *s = &R->sl[t];
+        s->r0 = t * per < rows ? t * per : rows;
+        s->r1 = (t + 1) * per < rows ? (t + 1) * per : rows;
+        s->bad_row = -1;
+        s->bad = 0;
+        R->wk[t] = (struct worker){&w, s};
+        if (s->r1 > s->r0)
+            R->used = t + 1;
+    }
+    for (int t = 1; t < R->used; t++)
+        if (pthread_create(&R->th[t], NULL, worker_main, &R->wk[t]) != 0)
+            ctk_die("cannot start a thread");
+    if (R->used > 0)
+        tokenise_rows(&w, &R->sl[0]);
+    for (int t = 1; t < R->used; t++)
+        pthread_join(R->th[t], NULL);
+    for (int t = 0; t < R->used; t++) {
+        struct slice *s = &R->sl[t];
+        if (s->failed)
+            ctk_die("line %lld: %s", row_line(R->inm, ck, s->r0, R->rows_before), s->err.msg);
+        if (s->bad_row >= 0 && R->o->strict)
+            ctk_die("line %lld: invalid UTF-8 (--utf8=strict); clean the input or use "
+                    "--utf8=replace", row_line(R->inm, ck, s->bad_row, R->rows_before));
+        if (s->bad_row >= 0 && R->bad_line < 0)
+            R->bad_line = row_line(R->inm, ck, s->bad_row, R->rows_before);
+        R->bad += s->bad;
+    }
+}
+
+/* The output chunk: the columns carried over, then the slices' ids in order. */
+static void build_output(const struct run *R, const struct ctk_chunk *ck,
+                         const struct ctk_stream_meta *om, struct ctk_chunk *oc)
+{
+    ctk_chunk_reset(oc, om);
+    for (int k = 0; k < om->ncols; k++)
+        if (R->src_of[k] >= 0)
+            copy_col(oc, om, k, ck, R->inm, R->src_of[k], ck->rows);
+    for (int j = 0; j < R->njobs; j++)
+        for (int t = 0; t < R->used; t++) {
+            const struct slice *s = &R->sl[t];
+            size_t off = 0;
+            for (int64_t r = 0; r < s->r1 - s->r0; r++) {
+                int64_t n = s->len[j][r];
+                ctk_col_append(oc, om, R->jobs[j].ids_col, s->ids[j].v + off, n);
+                if (R->jobs[j].types_col >= 0)
+                    ctk_col_append(oc, om, R->jobs[j].types_col, s->types[j].v + off, n);
+                off += (size_t)n;
+            }
+        }
+    oc->rows = ck->rows;
+}
+
+static void free_run(struct run *R)
+{
+    for (int t = 0; t < R->nth; t++) {
+        struct slice *s = &R->sl[t];
+        for (int j = 0; j < R->njobs; j++) {
+            ctk_ids_free(&s->ids[j]);
+            ctk_ids_free(&s->types[j]);
+            free(s->len[j]);
+        }
+        ctk_tok_scratch_free(&s->sc);
+        ctk_ids_free(&s->a);
+        ctk_ids_free(&s->b);
+        free(s->clean);
+        free(s->feat);
+    }
+    free(R->sl);
+    free(R->th);
+    free(R->wk);
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -598,117 +698,70 @@ int main(int argc, char **argv)
     struct ctk_chunk ck = {0}, oc = {0};
     struct ctk_err e;
     struct line_reader lr = {0};
+    struct run R = {0};
 
     ctk_init("ctk-tok", argc, argv);
     parse_options(argc, argv, &o);
     open_toker(&o, &tk);
 
-    const struct ctk_stream_meta *inm;
     if (o.lines) {
         ctk_meta_init(&lines_meta);
         ctk_meta_add_col(&lines_meta, "id", CTK_COL_DENSE, CTK_I64, 0);
         ctk_meta_add_col(&lines_meta, "text", CTK_COL_STRING, CTK_U8, 0);
         lr.files = o.files;
         lr.nfiles = o.nfiles;
-        inm = &lines_meta;
+        R.inm = &lines_meta;
     } else {
         if (ctk_input_open(&in, o.files, o.nfiles, &o.text, &e) < 0)
             ctk_die_err(&e);
-        inm = &in.meta;
+        R.inm = &in.meta;
     }
-
-    struct job jobs[CTK_MAX_COLS];
-    int src_of[CTK_MAX_COLS];
-    int njobs = plan(&o, inm, &outm, jobs, src_of);
+    R.o = &o;
+    R.tk = &tk;
+    R.njobs = plan(&o, R.inm, &outm, R.jobs, R.src_of);
     ctk_meta_set_model(&outm, tk.identity);
     char buf[64];
     snprintf(buf, sizeof buf, "%lld", (long long)tk.max_length);
     ctk_meta_set(&outm, "max_length", buf);
     ctk_meta_add_history(&outm, ctk_cmdline());
+    if (!o.show)
+        ctk_check_binary_stdout();
     /* The stream is opened once the first chunk is tokenised, so that an
      * error in it (strict UTF-8, a bad column) leaves stdout empty. */
     int opened = 0;
-    if (!o.show)
-        ctk_check_binary_stdout();
 
-    int nth = o.threads < 1 ? 1 : o.threads;
-    struct slice *sl = xcalloc((size_t)nth, sizeof *sl);
-    pthread_t *th = xcalloc((size_t)nth, sizeof *th);
-    struct worker *wk = xcalloc((size_t)nth, sizeof *wk);
-    int64_t rows_before = 0, bad = 0;
-    long long bad_line = -1;
+    R.nth = o.threads < 1 ? 1 : o.threads;
+    R.sl = xcalloc((size_t)R.nth, sizeof *R.sl);
+    R.th = xcalloc((size_t)R.nth, sizeof *R.th);
+    R.wk = xcalloc((size_t)R.nth, sizeof *R.wk);
+    R.bad_line = -1;
     for (;;) {
         int rc;
         if (o.lines)
-            rc = read_lines_chunk(&lr, inm, &ck) > 0;
+            rc = read_lines_chunk(&lr, R.inm, &ck) > 0;
         else if ((rc = ctk_chunk_read(&in, &ck, &e)) < 0)
             ctk_die_err(&e);
         if (rc == 0)
             break;
-        struct work w = {&o, &tk, inm, &ck, jobs, njobs};
-        int64_t rows = ck.rows, per = (rows + nth - 1) / nth;
-        int used = 0;
-        for (int t = 0; t < nth; t++) {
-            sl[t].r0 = t * per < rows ? t * per : rows;
-            sl[t].r1 = (t + 1) * per < rows ? (t + 1) * per : rows;
-            sl[t].bad_row = -1;
-            sl[t].bad = 0;
-            wk[t] = (struct worker){&w, &sl[t]};
-            if (sl[t].r1 > sl[t].r0)
-                used = t + 1;
-        }
-        for (int t = 1; t < used; t++)
-            if (pthread_create(&th[t], NULL, worker_main, &wk[t]) != 0)
-                ctk_die("cannot start a thread");
-        if (used > 0)
-            tokenise_rows(&w, &sl[0]);
-        for (int t = 1; t < used; t++)
-            pthread_join(th[t], NULL);
-        for (int t = 0; t < used; t++) {
-            if (sl[t].failed)
-                ctk_die("line %lld: %s", row_line(inm, &ck, sl[t].r0, rows_before), sl[t].err.msg);
-            if (sl[t].bad_row >= 0 && o.strict)
-                ctk_die("line %lld: invalid UTF-8 (--utf8=strict); clean the input or use "
-                        "--utf8=replace", row_line(inm, &ck, sl[t].bad_row, rows_before));
-            if (sl[t].bad_row >= 0 && bad_line < 0)
-                bad_line = row_line(inm, &ck, sl[t].bad_row, rows_before);
-            bad += sl[t].bad;
-        }
+        tokenise_chunk(&R, &ck);
         if (o.show) {
-            show_rows(&tk, jobs, njobs, sl, used);
+            show_rows(&tk, R.jobs, R.njobs, R.sl, R.used);
         } else {
             if (!opened && ctk_stream_open_write(&out, stdout, "stdout", &outm, &e) < 0)
                 ctk_die_err(&e);
             opened = 1;
-            ctk_chunk_reset(&oc, &out.meta);
-            for (int k = 0; k < out.meta.ncols; k++)
-                if (src_of[k] >= 0)
-                    copy_col(&oc, &out.meta, k, &ck, inm, src_of[k], rows);
-            for (int j = 0; j < njobs; j++)
-                for (int t = 0; t < used; t++) {
-                    size_t off = 0, toff = 0;
-                    for (int64_t r = 0; r < sl[t].r1 - sl[t].r0; r++) {
-                        int64_t n = sl[t].len[j][r];
-                        ctk_col_append(&oc, &out.meta, jobs[j].ids_col, sl[t].ids[j].v + off, n);
-                        if (jobs[j].types_col >= 0)
-                            ctk_col_append(&oc, &out.meta, jobs[j].types_col,
-                                           sl[t].types[j].v + toff, n);
-                        off += (size_t)n;
-                        toff += (size_t)n;
-                    }
-                }
-            oc.rows = rows;
+            build_output(&R, &ck, &out.meta, &oc);
             if (ctk_chunk_write(&out, &oc, &e) < 0)
                 ctk_die_err(&e);
         }
-        rows_before += rows;
-        ctk_progress("%lld rows", (long long)rows_before);
+        R.rows_before += ck.rows;
+        ctk_progress("%lld rows", (long long)R.rows_before);
     }
     ctk_progress_done();
-    if (bad > 0 && !ctk_quiet())
+    if (R.bad > 0 && !ctk_quiet())
         ctk_warn("%lld invalid UTF-8 sequence%s replaced with U+FFFD (first on line %lld); "
-                 "--utf8=strict makes this an error", (long long)bad, bad == 1 ? "" : "s",
-                 bad_line);
+                 "--utf8=strict makes this an error", (long long)R.bad, R.bad == 1 ? "" : "s",
+                 R.bad_line);
     if (!o.show && !opened && ctk_stream_open_write(&out, stdout, "stdout", &outm, &e) < 0)
         ctk_die_err(&e);
     if (!o.show && ctk_stream_close(&out, &e) < 0)
@@ -718,21 +771,7 @@ int main(int argc, char **argv)
     if (o.lines)
         ctk_meta_free(&lines_meta);
     free(lr.buf);
-    for (int t = 0; t < nth; t++) {
-        for (int j = 0; j < njobs; j++) {
-            ctk_ids_free(&sl[t].ids[j]);
-            ctk_ids_free(&sl[t].types[j]);
-            free(sl[t].len[j]);
-        }
-        ctk_tok_scratch_free(&sl[t].sc);
-        ctk_ids_free(&sl[t].a);
-        ctk_ids_free(&sl[t].b);
-        free(sl[t].clean);
-        free(sl[t].feat);
-    }
-    free(sl);
-    free(th);
-    free(wk);
+    free_run(&R);
     ctk_meta_free(&outm);
     ctk_chunk_free(&ck);
     ctk_chunk_free(&oc);

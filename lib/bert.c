@@ -21,8 +21,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "bert.h"
+#include "f16.h"
 #include "blas.h"
 #include "layers.h"
 #include "model.h"
@@ -252,6 +255,8 @@ struct bert {
     int trained;            /* the last forward was a training one */
     uint64_t seed;
     /* backward scratch */
+    float *lnb_partial;
+    size_t lnb_cap;
     float *bw_mem;
     int64_t bw_cap;
 };
@@ -284,14 +289,21 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
         free(a->att);
         free(a->argmax);
         free(a->att_off);
+        /*
+         * Inference keeps one layer's working set and reuses it: qkv (3C)
+         * also holds the embeddings' sum and each dense output with its
+         * residual sum; atty (C) also holds h1; x (C) is each layer's input
+         * and output; GELU runs in place.
+         */
+        size_t tr = (size_t)train, nc = (size_t)(capN * C), ln = (size_t)(L * capN);
         size_t sz[] = {
-            (size_t)(capN * C), (size_t)capN, (size_t)capN,                       /* emb */
-            (size_t)((train ? c->L + 1 : 2) * capN * C),                          /* x */
-            (size_t)(L * capN * 3 * C), (size_t)(L * capN * C), (size_t)(L * capN * C), /* qkv atty res1 */
-            (size_t)(L * capN), (size_t)(L * capN), (size_t)(L * capN * C),        /* mean1 rstd1 h1 */
-            (size_t)(L * capN * I), (size_t)(train ? L * capN * I : 0),            /* ff ffg */
-            (size_t)(L * capN * C), (size_t)(L * capN), (size_t)(L * capN),        /* res2 mean2 rstd2 */
-            (size_t)(capN * C), (size_t)(capS * C), (size_t)capS,                  /* tmp pooled norm */
+            tr * nc, (size_t)capN, (size_t)capN,                                  /* embsum mean rstd */
+            (size_t)(train ? c->L + 1 : 1) * nc,                                  /* x */
+            (size_t)L * 3 * nc, (size_t)L * nc, tr * L * nc,                      /* qkv atty res1 */
+            ln, ln, tr * L * nc,                                                  /* mean1 rstd1 h1 */
+            (size_t)(L * capN * I), tr * (size_t)(L * capN * I),                  /* ff ffg */
+            tr * L * nc, ln, ln,                                                  /* res2 mean2 rstd2 */
+            tr * nc, (size_t)(capS * C), (size_t)capS,                            /* tmp pooled norm */
         };
         size_t total = 0;
         for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += sz[i];
@@ -304,7 +316,11 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
             *ptrs[i] = m;
             m += sz[i];
         }
-        if (!train) a->ffg = a->ff; /* GELU in place */
+        if (!train) {
+            a->embsum = a->res1 = a->res2 = a->tmp = a->qkv;
+            a->h1 = a->atty;
+            a->ffg = a->ff;
+        }
         a->cap_att = train ? att_total : 0;
         a->att = train && att_total ? xmallocarray((size_t)(c->L * att_total), sizeof(float)) : NULL;
         a->argmax = xmallocarray((size_t)(capS * C), sizeof(int64_t));
@@ -319,7 +335,7 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
 
 /* Buffers of layer l (layer 0's in inference). */
 #define LAYER(ptr, l, width) (b->a.per_layer ? (ptr) + (int64_t)(l) * N * (width) : (ptr))
-#define LAYERX(l) (b->a.per_layer ? b->a.x + (int64_t)(l) * N * C : b->a.x + (int64_t)((l) & 1) * N * C)
+#define LAYERX(l) (b->a.per_layer ? b->a.x + (int64_t)(l) * N * C : b->a.x)
 
 /* Seeds of the dropout sites: one stream of the training seed per (layer, site). */
 enum { SITE_EMB, SITE_ATT, SITE_ATTOUT, SITE_FFNOUT, NSITES };
@@ -380,6 +396,79 @@ static void par_gelu(struct bert *b, float *out, const float *inp, int64_t n)
 {
     struct gelu_job j = {out, inp, n};
     pool_run(&b->pool_threads, (n + GELU_PER_ITEM - 1) / GELU_PER_ITEM, gelu_item, &j);
+}
+
+/* Elementwise passes over n elements in fixed blocks (any thread count, same result). */
+enum { EW_DROPOUT, EW_DROPOUT_BACKWARD, EW_GELU_BACKWARD };
+struct ew_job {
+    int op;
+    float *out;
+    const float *a, *b;
+    float p;
+    uint64_t seed;
+    int64_t n;
+};
+
+#define EW_PER_ITEM 32768
+static void ew_item(void *ctx, int64_t item, int thread)
+{
+    struct ew_job *j = ctx;
+    int64_t i0 = item * EW_PER_ITEM, i1 = i0 + EW_PER_ITEM < j->n ? i0 + EW_PER_ITEM : j->n;
+    switch (j->op) {
+    case EW_DROPOUT: dropout_forward_part(j->out, j->a, j->p, j->seed, i0, i1); break;
+    case EW_DROPOUT_BACKWARD: dropout_backward_part(j->out, j->a, j->p, j->seed, i0, i1); break;
+    default: gelu_backward(j->out + i0, j->a + i0, j->b + i0, i1 - i0); break;
+    }
+}
+
+static void par_ew(struct bert *b, int op, float *out, const float *x, const float *y, float p,
+                   uint64_t seed, int64_t n)
+{
+    struct ew_job j = {op, out, x, y, p, seed, n};
+    pool_run(&b->pool_threads, (n + EW_PER_ITEM - 1) / EW_PER_ITEM, ew_item, &j);
+}
+
+/*
+ * layernorm_backward over blocks of LNB_ROWS rows: each block writes its
+ * rows of dinp and its own partial dw, db; the partials are then added in
+ * block order, so the sums do not depend on the threads.
+ */
+#define LNB_ROWS 64
+struct lnb_job {
+    float *dinp, *partial; /* partial: (blocks, 2, C) */
+    const float *dout, *inp, *mean, *rstd, *w;
+    int64_t N, C;
+};
+
+static void lnb_item(void *ctx, int64_t item, int thread)
+{
+    struct lnb_job *j = ctx;
+    int64_t r0 = item * LNB_ROWS, n = j->N - r0 < LNB_ROWS ? j->N - r0 : LNB_ROWS, C = j->C;
+    float *pw = j->partial + item * 2 * C, *pb = pw + C;
+    memset(pw, 0, (size_t)(2 * C) * sizeof *pw);
+    layernorm_backward(j->dinp + r0 * C, pw, pb, j->dout + r0 * C, j->inp + r0 * C, j->mean + r0,
+                       j->rstd + r0, j->w, n, C);
+}
+
+static void par_layernorm_backward(struct bert *b, float *dinp, float *dw, float *db,
+                                   const float *dout, const float *inp, const float *mean,
+                                   const float *rstd, const float *w, int64_t N)
+{
+    int64_t C = b->cfg.C, blocks = (N + LNB_ROWS - 1) / LNB_ROWS;
+    if ((size_t)(blocks * 2 * C) > b->lnb_cap) {
+        free(b->lnb_partial);
+        b->lnb_cap = (size_t)(blocks * 2 * C);
+        b->lnb_partial = xmallocarray(b->lnb_cap, sizeof(float));
+    }
+    struct lnb_job j = {dinp, b->lnb_partial, dout, inp, mean, rstd, w, N, C};
+    pool_run(&b->pool_threads, blocks, lnb_item, &j);
+    for (int64_t k = 0; k < blocks; k++) {
+        const float *pw = b->lnb_partial + k * 2 * C, *pb = pw + C;
+        for (int64_t i = 0; i < C; i++) {
+            dw[i] += pw[i];
+            db[i] += pb[i];
+        }
+    }
 }
 
 struct att_job {
@@ -542,7 +631,7 @@ static int bert_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, flo
     /* embeddings, LayerNorm, dropout */
     embeddings_forward(a->embsum, t->ids, t->type_ids, t->offsets, p->wte, p->wpe, p->wtt, S, C);
     par_layernorm(b, a->x, NULL, a->embmean, a->embrstd, a->embsum, NULL, p->lnew, p->lneb, N);
-    if (hp > 0) dropout_forward(a->x, a->x, hp, site_seed(seed, 0, SITE_EMB), N * C);
+    if (hp > 0) par_ew(b, EW_DROPOUT, a->x, a->x, NULL, hp, site_seed(seed, 0, SITE_EMB), N * C);
 
     for (int64_t l = 0; l < c->L; l++) {
         float *x = LAYERX(l), *xo = LAYERX(l + 1);
@@ -558,13 +647,15 @@ static int bert_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, flo
                              t->offsets, ap, site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
         par_linear(b, a->tmp, atty, p->attprojw + l * C * C, p->attprojb + l * C, N, C, C);
-        if (hp > 0) dropout_forward(a->tmp, a->tmp, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
+        if (hp > 0)
+            par_ew(b, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
         par_layernorm(b, h1, res1, mean1, rstd1, a->tmp, x, p->ln1w + l * C, p->ln1b + l * C, N);
 
         par_linear(b, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
         par_gelu(b, ffg, ff, N * I);
         par_linear(b, a->tmp, ffg, p->fcprojw + l * C * I, p->fcprojb + l * C, N, I, C);
-        if (hp > 0) dropout_forward(a->tmp, a->tmp, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
+        if (hp > 0)
+            par_ew(b, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
         par_layernorm(b, xo, res2, mean2, rstd2, a->tmp, h1, p->ln2w + l * C, p->ln2b + l * C, N);
     }
 
@@ -643,26 +734,26 @@ static void bert_backward(struct ctk_encoder *enc, const float *demb)
 
         /* xo = LayerNorm(res2 = dropout(ffg·W2ᵀ + b2) + h1); dx holds dxo */
         memset(dres, 0, (size_t)(N * C) * sizeof(float));
-        layernorm_backward(dres, g.ln2w + l * C, g.ln2b + l * C, dx, res2, mean2, rstd2,
-                           p->ln2w + l * C, N, C);
+        par_layernorm_backward(b, dres, g.ln2w + l * C, g.ln2b + l * C, dx, res2, mean2, rstd2,
+                               p->ln2w + l * C, N);
         memcpy(dh1, dres, (size_t)(N * C) * sizeof(float)); /* residual into h1 */
         memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
-        dropout_backward(dtmp, dres, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
+        par_ew(b, EW_DROPOUT_BACKWARD, dtmp, dres, NULL, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
         memset(dffg, 0, (size_t)(N * I) * sizeof(float));
         par_linear_backward(b, dffg, g.fcprojw + l * C * I, g.fcprojb + l * C, dtmp, ffg,
                         p->fcprojw + l * C * I, N, I, C);
         /* ffg = gelu(ff = h1·Wiᵀ + bi) */
         memset(dff, 0, (size_t)(N * I) * sizeof(float));
-        gelu_backward(dff, dffg, ff, N * I);
+        par_ew(b, EW_GELU_BACKWARD, dff, dffg, ff, 0, 0, N * I);
         par_linear_backward(b, dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1, p->fcw + l * I * C, N, C, I);
 
         /* h1 = LayerNorm(res1 = dropout(atty·Woᵀ + bo) + x) */
         memset(dres, 0, (size_t)(N * C) * sizeof(float));
-        layernorm_backward(dres, g.ln1w + l * C, g.ln1b + l * C, dh1, res1, mean1, rstd1,
-                           p->ln1w + l * C, N, C);
+        par_layernorm_backward(b, dres, g.ln1w + l * C, g.ln1b + l * C, dh1, res1, mean1, rstd1,
+                               p->ln1w + l * C, N);
         memcpy(dx, dres, (size_t)(N * C) * sizeof(float)); /* residual into x */
         memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
-        dropout_backward(dtmp, dres, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
+        par_ew(b, EW_DROPOUT_BACKWARD, dtmp, dres, NULL, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
         memset(dh1, 0, (size_t)(N * C) * sizeof(float)); /* dh1 reused as datty */
         par_linear_backward(b, dh1, g.attprojw + l * C * C, g.attprojb + l * C, dtmp, atty,
                         p->attprojw + l * C * C, N, C, C);
@@ -678,9 +769,9 @@ static void bert_backward(struct ctk_encoder *enc, const float *demb)
 
     /* x0 = dropout(LayerNorm(embsum)); embsum = wte[id] + wpe[pos] + wtt[type] */
     memset(dres, 0, (size_t)(N * C) * sizeof(float));
-    dropout_backward(dres, dx, hp, site_seed(seed, 0, SITE_EMB), N * C);
+    par_ew(b, EW_DROPOUT_BACKWARD, dres, dx, NULL, hp, site_seed(seed, 0, SITE_EMB), N * C);
     memset(dx, 0, (size_t)(N * C) * sizeof(float));
-    layernorm_backward(dx, g.lnew, g.lneb, dres, a->embsum, a->embmean, a->embrstd, p->lnew, N, C);
+    par_layernorm_backward(b, dx, g.lnew, g.lneb, dres, a->embsum, a->embmean, a->embrstd, p->lnew, N);
     embeddings_backward(g.wte, g.wpe, g.wtt, dx, t->ids, t->type_ids, t->offsets, S, C);
 }
 
@@ -816,6 +907,7 @@ static void bert_free(struct ctk_encoder *enc)
     free(b->types_copy);
     free(b->offsets_copy);
     free(b->bw_mem);
+    free(b->lnb_partial);
     ctk_model_close(&b->model);
     for (int i = 0; i < enc->nparams; i++) free((char *)enc->params[i].name);
     if (enc->nparams) free(enc->params[0].g); /* the gradient slab */
@@ -836,6 +928,46 @@ void ctk_bert_alloc_grads(struct ctk_encoder *enc)
 static const struct ctk_encoder_ops bert_ops = {bert_forward, bert_backward, bert_save, bert_free};
 
 int ctk_is_bert(const struct ctk_encoder *enc) { return enc && enc->ops == &bert_ops; }
+
+/*
+ * Read parameter q from the weights, widening F16/BF16. Large tensors are
+ * copied a block at a time and each block's mapped pages dropped once
+ * copied, so that loading holds one copy of the weights (the slab), not
+ * two: the peak resident memory is the model's size plus the activations.
+ */
+static void release_pages(const struct ctk_model *m, const void *p, size_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p, hi = lo + len;
+    uintptr_t base = (uintptr_t)m->st.map, top = base + m->st.map_len;
+    lo = (lo + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg; /* whole pages inside */
+    hi = hi / (uintptr_t)pg * (uintptr_t)pg;
+    if (!m->st.map || lo < base || hi > top || hi <= lo) return;
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static int read_param(const struct ctk_model *m, const struct ctk_param *q, struct ctk_err *e)
+{
+    const struct ctk_st_tensor *t = ctk_model_tensor(m, q->name);
+    int simple = t && t->ndim == q->ndim && t->nelem == q->n && q->n > (1u << 20) &&
+                 (t->dtype == CTK_F32 || t->dtype == CTK_F16 || t->dtype == CTK_BF16);
+    for (int d = 0; simple && d < q->ndim; d++) simple = t->shape[d] == q->shape[d];
+    if (!simple) {
+        if (ctk_model_read(m, q->name, q->ndim, q->shape, q->w, e) < 0) return -1;
+        release_pages(m, t->data, t->end - t->begin);
+        return 0;
+    }
+    size_t es = ctk_dtype_size(t->dtype), block = (size_t)1 << 18;
+    for (size_t i = 0; i < q->n; i += block) {
+        size_t n = q->n - i < block ? q->n - i : block;
+        const unsigned char *src = (const unsigned char *)t->data + i * es;
+        if (t->dtype == CTK_F32) memcpy(q->w + i, src, n * sizeof(float));
+        else if (t->dtype == CTK_F16) ctk_f16_to_f32_n(q->w + i, src, n);
+        else ctk_bf16_to_f32_n(q->w + i, src, n);
+        release_pages(m, src, n * es);
+    }
+    return 0;
+}
 
 /* Free a partly opened encoder (enc may be NULL); returns NULL. */
 static struct ctk_encoder *open_failed(struct ctk_encoder *enc, struct ctk_model *m)
@@ -881,7 +1013,7 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
     bert_make_params(enc, b);
     for (int i = 0; i < enc->nparams; i++) {
         const struct ctk_param *q = &enc->params[i];
-        if (ctk_model_read(&m, q->name, q->ndim, q->shape, q->w, e) < 0) return open_failed(enc, &m);
+        if (read_param(&m, q, e) < 0) return open_failed(enc, &m);
     }
     if (ctk_model_tensor(&m, "pooler.dense.weight") && ctk_model_tensor(&m, "pooler.dense.bias")) {
         int64_t C = b->cfg.C, sw[2] = {C, C}, sb[1] = {C};
@@ -947,5 +1079,5 @@ const float *ctk_bert_last_hidden(const struct ctk_encoder *enc, int64_t *N, int
     if (N) *N = n;
     if (C) *C = c;
     if (!b->a.mem) return NULL;
-    return b->a.per_layer ? b->a.x + b->cfg.L * n * c : b->a.x + (b->cfg.L & 1) * n * c;
+    return b->a.per_layer ? b->a.x + b->cfg.L * n * c : b->a.x;
 }

@@ -277,27 +277,39 @@ static inline float drop_u(uint64_t seed, uint64_t i)
     return (float)(z >> 40) * (1.0f / 16777216.0f);
 }
 
-void dropout_forward(float *out, const float *inp, float p, uint64_t seed, int64_t n)
+void dropout_forward_part(float *out, const float *inp, float p, uint64_t seed, int64_t i0,
+                          int64_t i1)
 {
     if (p <= 0) {
-        if (out != inp) memmove(out, inp, (size_t)n * sizeof *out);
+        if (out != inp && i1 > i0) memmove(out + i0, inp + i0, (size_t)(i1 - i0) * sizeof *out);
         return;
     }
     float scale = 1 / (1 - p);
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = i0; i < i1; i++)
         out[i] = drop_u(seed, (uint64_t)i) < p ? 0 : inp[i] * scale;
+}
+
+void dropout_forward(float *out, const float *inp, float p, uint64_t seed, int64_t n)
+{
+    dropout_forward_part(out, inp, p, seed, 0, n);
+}
+
+void dropout_backward_part(float *dinp, const float *dout, float p, uint64_t seed, int64_t i0,
+                           int64_t i1)
+{
+    /* forward: out = inp·mask/(1-p) */
+    if (p <= 0) {
+        for (int64_t i = i0; i < i1; i++) dinp[i] += dout[i];
+        return;
+    }
+    float scale = 1 / (1 - p);
+    for (int64_t i = i0; i < i1; i++)
+        if (!(drop_u(seed, (uint64_t)i) < p)) dinp[i] += dout[i] * scale;
 }
 
 void dropout_backward(float *dinp, const float *dout, float p, uint64_t seed, int64_t n)
 {
-    /* forward: out = inp·mask/(1-p) */
-    if (p <= 0) {
-        for (int64_t i = 0; i < n; i++) dinp[i] += dout[i];
-        return;
-    }
-    float scale = 1 / (1 - p);
-    for (int64_t i = 0; i < n; i++)
-        if (!(drop_u(seed, (uint64_t)i) < p)) dinp[i] += dout[i] * scale;
+    dropout_backward_part(dinp, dout, p, seed, 0, n);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -81,6 +81,11 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
 void dropout_forward(float *out, const float *inp, float p, uint64_t seed, int64_t n);
 /* dinp += dout · mask / (1-p), the same mask as forward for the same (p, seed). */
 void dropout_backward(float *dinp, const float *dout, float p, uint64_t seed, int64_t n);
+/* The same over elements i0 .. i1-1 only (the arrays still start at element 0). */
+void dropout_forward_part(float *out, const float *inp, float p, uint64_t seed, int64_t i0,
+                          int64_t i1);
+void dropout_backward_part(float *dinp, const float *dout, float p, uint64_t seed, int64_t i0,
+                           int64_t i1);
 
 /*
  * Multi-head self-attention of one sequence of T tokens, heads h0 .. h1-1:

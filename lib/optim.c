@@ -4,6 +4,7 @@
  * the lazy sparse variant torch.optim.SparseAdam).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ void ctk_adamw_defaults(struct ctk_adamw_opts *o)
     o->eps = 1e-8;
     o->weight_decay = 0.01;
     o->max_grad_norm = 1.0;
+    o->threads = 1;
 }
 
 struct ctk_optim *ctk_optim_new(struct ctk_param **p, int np, const struct ctk_adamw_opts *o)
@@ -72,6 +74,7 @@ void ctk_optim_free(struct ctk_optim *opt)
     free(opt->nrows);
     free(opt->caprows);
     free(opt->p);
+    free(opt->items);
     free(opt);
 }
 
@@ -123,46 +126,141 @@ double ctk_optim_lr(const struct ctk_adamw_opts *o, int64_t s)
 }
 
 /*
- * The stretches of a parameter a step visits: a dense tensor is one span, a
- * sparse one a span per collected row.
+ * Work items: a dense tensor is cut into runs of CHUNK elements, a sparse
+ * one into runs of its collected rows holding about CHUNK elements. Items
+ * depend on the sizes only, never on the thread count, so that sums over
+ * them (the gradient norm) come out the same with any -j.
  */
-static size_t nspans(const struct ctk_optim *opt, int i)
+#define CHUNK 65536
+
+struct item {
+    int i;          /* parameter */
+    size_t a, b;    /* dense: elements [a, b); sparse: collected rows [a, b) */
+};
+
+static size_t make_items(struct ctk_optim *opt)
 {
-    return opt->p[i]->row_len == 0 ? 1 : opt->nrows[i];
+    size_t n = 0;
+    for (int i = 0; i < opt->np; i++) {
+        const struct ctk_param *p = opt->p[i];
+        size_t total = p->row_len ? opt->nrows[i] : p->n;
+        size_t step = p->row_len ? (CHUNK / p->row_len ? CHUNK / p->row_len : 1) : CHUNK;
+        for (size_t a = 0; a < total; a += step) {
+            if (n == opt->capitems) {
+                opt->capitems = opt->capitems ? 2 * opt->capitems : 1024;
+                opt->items = xreallocarray(opt->items, opt->capitems, sizeof(struct item));
+            }
+            struct item *it = (struct item *)opt->items + n++;
+            *it = (struct item){i, a, a + step < total ? a + step : total};
+        }
+    }
+    return n;
 }
 
-static size_t span(const struct ctk_optim *opt, int i, size_t k, size_t *len)
+/* Calls fn(opt, arg, span of floats at off, len, item index) for each span of an item. */
+typedef void span_fn(struct ctk_optim *opt, void *arg, int i, size_t off, size_t len, size_t item);
+
+static void item_spans(struct ctk_optim *opt, size_t k, span_fn *fn, void *arg)
 {
-    const struct ctk_param *p = opt->p[i];
+    const struct item *it = (const struct item *)opt->items + k;
+    const struct ctk_param *p = opt->p[it->i];
     if (p->row_len == 0) {
-        *len = p->n;
-        return 0;
+        fn(opt, arg, it->i, it->a, it->b - it->a, k);
+        return;
     }
-    *len = p->row_len;
-    return (size_t)opt->rows[i][k] * p->row_len;
+    for (size_t r = it->a; r < it->b; r++)
+        fn(opt, arg, it->i, (size_t)opt->rows[it->i][r] * p->row_len, p->row_len, k);
+}
+
+struct job {
+    struct ctk_optim *opt;
+    size_t nitems, next_start, stride;
+    span_fn *fn;
+    void *arg;
+};
+
+static void *job_thread(void *v)
+{
+    struct job *j = v;
+    for (size_t k = j->next_start; k < j->nitems; k += j->stride)
+        item_spans(j->opt, k, j->fn, j->arg);
+    return NULL;
+}
+
+/* Every item through fn, items dealt round-robin to the optimizer's threads. */
+static void run_items(struct ctk_optim *opt, size_t nitems, span_fn *fn, void *arg)
+{
+    int T = opt->o.threads > 1 ? opt->o.threads : 1;
+    if ((size_t)T > nitems)
+        T = nitems > 0 ? (int)nitems : 1;
+    struct job jobs[64];
+    pthread_t tid[64];
+    if (T > 64)
+        T = 64;
+    for (int t = 0; t < T; t++)
+        jobs[t] = (struct job){opt, nitems, (size_t)t, (size_t)T, fn, arg};
+    for (int t = 1; t < T; t++)
+        if (pthread_create(&tid[t], NULL, job_thread, &jobs[t]) != 0)
+            ctk_die("cannot start a thread");
+    job_thread(&jobs[0]);
+    for (int t = 1; t < T; t++)
+        pthread_join(tid[t], NULL);
+}
+
+static void span_sumsq(struct ctk_optim *opt, void *arg, int i, size_t off, size_t len, size_t k)
+{
+    double *part = arg, s = 0;
+    const float *g = opt->p[i]->g + off;
+    for (size_t j = 0; j < len; j++)
+        s += (double)g[j] * g[j];
+    part[k] += s;
+}
+
+static void span_scale(struct ctk_optim *opt, void *arg, int i, size_t off, size_t len, size_t k)
+{
+    float c = *(const float *)arg, *g = opt->p[i]->g + off;
+    (void)k;
+    for (size_t j = 0; j < len; j++)
+        g[j] *= c;
 }
 
 double ctk_optim_clip(struct ctk_optim *opt)
 {
-    double ss = 0;
-    for (int i = 0; i < opt->np; i++)
-        for (size_t k = 0, len; k < nspans(opt, i); k++) {
-            const float *g = opt->p[i]->g + span(opt, i, k, &len);
-            for (size_t j = 0; j < len; j++)
-                ss += (double)g[j] * g[j];
-        }
+    size_t n = make_items(opt);
+    double *part = xcalloc(n ? n : 1, sizeof *part), ss = 0;
+    run_items(opt, n, span_sumsq, part);
+    for (size_t k = 0; k < n; k++)
+        ss += part[k];
+    free(part);
     double norm = sqrt(ss);
     double maxn = opt->o.max_grad_norm;
     if (maxn > 0 && norm > maxn) {
         float c = (float)(maxn / (norm + 1e-6));
-        for (int i = 0; i < opt->np; i++)
-            for (size_t k = 0, len; k < nspans(opt, i); k++) {
-                float *g = opt->p[i]->g + span(opt, i, k, &len);
-                for (size_t j = 0; j < len; j++)
-                    g[j] *= c;
-            }
+        run_items(opt, n, span_scale, &c);
     }
     return norm;
+}
+
+struct adam_arg {
+    float b1, b2, step_size, bc2_sqrt, eps;
+    double lr;
+};
+
+static void span_adam(struct ctk_optim *opt, void *arg, int i, size_t off, size_t len, size_t k)
+{
+    const struct adam_arg *a = arg;
+    struct ctk_param *p = opt->p[i];
+    float decay = p->decay ? (float)(1.0 - a->lr * opt->o.weight_decay) : 1.0f;
+    float b1 = a->b1, b2 = a->b2, step_size = a->step_size, bc2_sqrt = a->bc2_sqrt, eps = a->eps;
+    float *w = p->w + off, *m = opt->m[i] + off, *v = opt->v[i] + off;
+    const float *g = p->g + off;
+    (void)k;
+    for (size_t j = 0; j < len; j++) {
+        w[j] *= decay;
+        m[j] = b1 * m[j] + (1.0f - b1) * g[j];
+        v[j] = b2 * v[j] + (1.0f - b2) * g[j] * g[j];
+        w[j] -= step_size * m[j] / (sqrtf(v[j]) / bc2_sqrt + eps);
+    }
 }
 
 void ctk_optim_step(struct ctk_optim *opt, double lr)
@@ -171,35 +269,26 @@ void ctk_optim_step(struct ctk_optim *opt, double lr)
     opt->t++;
     double bc1 = 1.0 - pow(o->beta1, (double)opt->t);
     double bc2 = 1.0 - pow(o->beta2, (double)opt->t);
-    float b1 = (float)o->beta1, b2 = (float)o->beta2;
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), eps = (float)o->eps;
-    for (int i = 0; i < opt->np; i++) {
-        struct ctk_param *p = opt->p[i];
-        float decay = p->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
-        if (p->row_len > 0)
+    struct adam_arg a = {(float)o->beta1, (float)o->beta2, (float)(lr / bc1), (float)sqrt(bc2),
+                         (float)o->eps, lr};
+    for (int i = 0; i < opt->np; i++)
+        if (opt->p[i]->row_len > 0)
             for (size_t k = 0; k < opt->nrows[i]; k++)
                 ctk_optim_mark_ever(opt, i, opt->rows[i][k]);
-        for (size_t k = 0, len; k < nspans(opt, i); k++) {
-            size_t off = span(opt, i, k, &len);
-            float *w = p->w + off, *m = opt->m[i] + off, *v = opt->v[i] + off;
-            const float *g = p->g + off;
-            for (size_t j = 0; j < len; j++) {
-                w[j] *= decay;
-                m[j] = b1 * m[j] + (1.0f - b1) * g[j];
-                v[j] = b2 * v[j] + (1.0f - b2) * g[j] * g[j];
-                w[j] -= step_size * m[j] / (sqrtf(v[j]) / bc2_sqrt + eps);
-            }
-        }
-    }
+    run_items(opt, make_items(opt), span_adam, &a);
+}
+
+static void span_zero(struct ctk_optim *opt, void *arg, int i, size_t off, size_t len, size_t k)
+{
+    (void)arg;
+    (void)k;
+    memset(opt->p[i]->g + off, 0, len * sizeof(float));
 }
 
 void ctk_optim_zero_grad(struct ctk_optim *opt)
 {
+    run_items(opt, make_items(opt), span_zero, NULL);
     for (int i = 0; i < opt->np; i++) {
-        for (size_t k = 0, len; k < nspans(opt, i); k++) {
-            size_t off = span(opt, i, k, &len);
-            memset(opt->p[i]->g + off, 0, len * sizeof(float));
-        }
         for (size_t k = 0; k < opt->nrows[i]; k++)
             opt->rowmark[i][opt->rows[i][k]] = 0;
         opt->nrows[i] = 0;

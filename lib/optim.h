@@ -41,6 +41,7 @@ struct ctk_adamw_opts {
     double lr, beta1, beta2, eps, weight_decay;
     double max_grad_norm; /* <= 0: no clipping */
     int64_t warmup_steps, total_steps;
+    int threads;          /* threads of the update loops (results do not depend on it) */
 };
 
 struct ctk_optim {
@@ -57,6 +58,8 @@ struct ctk_optim {
     uint8_t **evermark;
     int64_t **ever;
     size_t *never, *capever;
+    void *items;           /* work items of a pass (optim.c) */
+    size_t capitems;
 };
 
 /* The defaults above; warmup_steps and total_steps 0. */

@@ -35,3 +35,18 @@ echo "ctk-mine-negatives: $NQ queries x $NX corpus, d=$D, top-$K, $J threads: wh
 "$B/bin/ctk-cat" -c negative "$T/mined.ctk" | sed 's/^doc//' | paste -d ' ' - $(yes - | head -n "$((K - 1))") > "$T/ctk.txt"
 awk 'NR == FNR { a[FNR] = $0; next } { n++; if (a[FNR] == $0) same++ }
      END { printf "same top-%d lists: %d of %d queries\n", k, same, n }' k="$K" "$T/ctk.txt" "$T/numpy.txt"
+# where they differ, which list is the exact top-k in float64?
+/usr/bin/python3 - "$T" "$K" <<'PY'
+import sys
+import numpy as np
+t, k = sys.argv[1], int(sys.argv[2])
+a, b = np.loadtxt(t + "/ctk.txt", dtype=np.int64, ndmin=2), np.loadtxt(t + "/numpy.txt", dtype=np.int64, ndmin=2)
+Q, X = np.load(t + "/queries.npy").astype(np.float64), np.load(t + "/corpus.npy").astype(np.float64)
+X /= np.linalg.norm(X, axis=1, keepdims=True)
+for i in np.nonzero((a != b).any(axis=1))[0]:
+    s = X @ (Q[i] / np.linalg.norm(Q[i]))
+    exact = np.lexsort((np.arange(len(s)), -s))[:k]
+    print("query %d: ctk %s the float64 top-%d, numpy %s; scores at the difference: %s" % (
+        i, "is" if (a[i] == exact).all() else "is NOT", k, "is" if (b[i] == exact).all() else "is not",
+        " ".join("%.17g" % s[j] for j in sorted(set(a[i]) ^ set(b[i])))))
+PY

@@ -92,13 +92,20 @@ for set in $SETS; do
 
             # (b) fastText supervised (one thread: reproducible); few-shot
             # settings: more epochs and a higher rate than the defaults,
-            # word bigrams and character 3-5-grams like the n-gram encoder
+            # word bigrams and character 3-5-grams hashed into 2^18 buckets, like
+            # the n-gram encoder
             awk -F'\t' '{ print "__label__" $1 " " $2 }' "$tr" > "$w/ft-train.txt"
             "$FASTTEXT" supervised -input "$w/ft-train.txt" -output "$w/ft" -epoch 50 -lr 0.5 \
-                -wordNgrams 2 -minn 3 -maxn 5 -dim 100 -thread 1 -seed "$seed" -verbose 0
+                -wordNgrams 2 -minn 3 -maxn 5 -bucket 262144 -dim 100 -thread 1 -seed "$seed" -verbose 0
             cut -f2- "$test_tsv" | "$FASTTEXT" predict "$w/ft.bin" - |
                 sed 's/^__label__//' | awk '{ print NR "\t" $0 }' > "$w/ft-pred.tsv"
             a_fasttext=$(accuracy "$test_tsv" "$w/ft-pred.tsv")
+            # and with fastText's own defaults (5 epochs, rate 0.1, words only)
+            "$FASTTEXT" supervised -input "$w/ft-train.txt" -output "$w/ftd" -thread 1 \
+                -seed "$seed" -verbose 0
+            cut -f2- "$test_tsv" | "$FASTTEXT" predict "$w/ftd.bin" - |
+                sed 's/^__label__//' | awk '{ print NR "\t" $0 }' > "$w/ftd-pred.tsv"
+            a_fasttext_default=$(accuracy "$test_tsv" "$w/ftd-pred.tsv")
 
             # (c) TF-IDF + logistic regression
             a_tfidf=$($PY "$HERE/tfidf.py" "$tr" "$test_tsv")
@@ -106,11 +113,12 @@ for set in $SETS; do
             printf '%s\t%s\t%s\tsetfit-ngram\t%s\n' "$set" "$k" "$seed" "$a_setfit" >> "$RES"
             printf '%s\t%s\t%s\tuntrained-ngram\t%s\n' "$set" "$k" "$seed" "$a_untrained" >> "$RES"
             printf '%s\t%s\t%s\tfasttext\t%s\n' "$set" "$k" "$seed" "$a_fasttext" >> "$RES"
+            printf '%s\t%s\t%s\tfasttext-defaults\t%s\n' "$set" "$k" "$seed" "$a_fasttext_default" >> "$RES"
             printf '%s\t%s\t%s\ttfidf-logreg\t%s\n' "$set" "$k" "$seed" "$a_tfidf" >> "$RES"
             printf '%s k=%s seed=%s: setfit %s untrained %s fasttext %s tfidf %s (setfit %.1f s)\n' \
                 "$set" "$k" "$seed" "$a_setfit" "$a_untrained" "$a_fasttext" "$a_tfidf" \
                 "$(echo "$t1 - $t0" | bc)" >&2
-            rm -rf "$w/model" "$w"/*.emb "$w/pairs.tok" "$w/ft.bin"
+            rm -rf "$w/model" "$w"/*.emb "$w/pairs.tok" "$w/ft.bin" "$w/ftd.bin"
         done
     done
 done
@@ -122,7 +130,7 @@ rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
 acc = collections.defaultdict(list)
 for s, k, seed, m, a in rows:
     acc[(s, int(k), m)].append(float(a))
-methods = ["setfit-ngram", "untrained-ngram", "fasttext", "tfidf-logreg"]
+methods = ["setfit-ngram", "untrained-ngram", "fasttext", "fasttext-defaults", "tfidf-logreg"]
 sets = list(dict.fromkeys(r[0] for r in rows))
 shots = sorted({int(r[1]) for r in rows})
 print("| set | k | " + " | ".join(methods) + " |")

@@ -179,3 +179,14 @@ same() {
     run bash -c "ctk-mine-negatives -q --corpus '$TMP/corpus.ctk' '$TMP/pairs.ctk' > /dev/full"
     [ "$status" -eq 1 ]
 }
+
+@test "the result does not depend on the thread count (model and bm25)" {
+    fixture
+    for m in model bm25; do
+        ctk-mine-negatives -q -j 1 -M $m --corpus "$TMP/corpus.ctk" --sampling-strategy random \
+            --range-max 9 "$TMP/pairs.ctk" | ctk-cat > "$TMP/j1"
+        ctk-mine-negatives -q -j 3 -M $m --corpus "$TMP/corpus.ctk" --sampling-strategy random \
+            --range-max 9 "$TMP/pairs.ctk" | ctk-cat > "$TMP/j3"
+        cmp "$TMP/j1" "$TMP/j3"
+    done
+}

@@ -26,6 +26,8 @@
 #define gelu_forward d_gelu_forward
 #define gelu_backward d_gelu_backward
 #define dropout_forward d_dropout_forward
+#define dropout_forward_part d_dropout_forward_part
+#define dropout_backward_part d_dropout_backward_part
 #define dropout_backward d_dropout_backward
 #define attention_forward d_attention_forward
 #define attention_backward d_attention_backward

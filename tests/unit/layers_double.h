@@ -18,6 +18,8 @@
 #define gelu_forward d_gelu_forward
 #define gelu_backward d_gelu_backward
 #define dropout_forward d_dropout_forward
+#define dropout_forward_part d_dropout_forward_part
+#define dropout_backward_part d_dropout_backward_part
 #define dropout_backward d_dropout_backward
 #define attention_forward d_attention_forward
 #define attention_backward d_attention_backward
@@ -43,6 +45,8 @@
 #undef gelu_forward
 #undef gelu_backward
 #undef dropout_forward
+#undef dropout_forward_part
+#undef dropout_backward_part
 #undef dropout_backward
 #undef attention_forward
 #undef attention_backward

@@ -329,6 +329,74 @@ static void dropout_and_save_checks(void)
     free_batch(&b);
 }
 
+/*
+ * With dropout on, backward must use forward's masks: the directional
+ * derivative of loss = sum(w * emb) along a random direction v of all
+ * parameters, by central differences (same seed, so the same masks), against
+ * g . v. And the gradients do not depend on the number of threads.
+ */
+static void dropout_gradient_checks(void)
+{
+    char dir[2048], path[4096];
+    make_model("tiny", "f32", dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/tests/golden/bert/tiny.grad.safetensors", srcdir);
+    struct batch b;
+    load_batch(&b, path);
+    struct ctk_encoder *enc = open_enc(dir, 2), *e1 = open_enc(dir, 1);
+    struct ctk_err e;
+    int64_t S = b.t.S, D = enc->dim;
+    float *emb = malloc((size_t)(S * D) * 4), *w = golden_f32(&b, "w", NULL);
+    ctk_encoder_alloc_grads(enc);
+    ctk_encoder_alloc_grads(e1);
+    uint64_t seed = 9;
+    if (enc->ops->forward(enc, &b.t, emb, 1, seed, &e) < 0 || e1->ops->forward(e1, &b.t, emb, 1, seed, &e) < 0)
+        die(e.msg);
+    enc->ops->backward(enc, w);
+    e1->ops->backward(e1, w);
+    double gdiff = 0;
+    for (int i = 0; i < enc->nparams; i++)
+        for (size_t k = 0; k < enc->params[i].n; k++)
+            gdiff = fmax(gdiff, fabs((double)enc->params[i].g[k] - e1->params[i].g[k]));
+    check("dropout on: gradients, 1 vs 2 threads, max abs diff", gdiff, 0);
+    /* direction: ±1 on every parameter element, scaled by eps */
+    double gv = 0, eps = 1e-3;
+    uint64_t st = 77;
+    for (int i = 0; i < enc->nparams; i++)
+        for (size_t k = 0; k < enc->params[i].n; k++) {
+            uint64_t z = (st += 0x9e3779b97f4a7c15ULL);
+            double v = (z >> 63) ? 1 : -1;
+            gv += v * enc->params[i].g[k];
+        }
+    double lp = 0, lm = 0;
+    for (int sign = 1; sign >= -1; sign -= 2) {
+        st = 77;
+        for (int i = 0; i < enc->nparams; i++)
+            for (size_t k = 0; k < enc->params[i].n; k++) {
+                uint64_t z = (st += 0x9e3779b97f4a7c15ULL);
+                enc->params[i].w[k] += (float)(sign * eps * ((z >> 63) ? 1 : -1));
+            }
+        if (enc->ops->forward(enc, &b.t, emb, 1, seed, &e) < 0) die(e.msg);
+        double l = 0;
+        for (int64_t i = 0; i < S * D; i++) l += (double)emb[i] * w[i];
+        if (sign > 0) lp = l;
+        else lm = l;
+        st = 77;
+        for (int i = 0; i < enc->nparams; i++)
+            for (size_t k = 0; k < enc->params[i].n; k++) {
+                uint64_t z = (st += 0x9e3779b97f4a7c15ULL);
+                enc->params[i].w[k] -= (float)(sign * eps * ((z >> 63) ? 1 : -1));
+            }
+    }
+    double num = (lp - lm) / (2 * eps);
+    printf("    dropout on: directional derivative %.6g by differences, %.6g by backward\n", num, gv);
+    check("dropout on: directional derivative, relative diff", fabs(num - gv) / fabs(gv), 1e-2);
+    free(emb);
+    free(w);
+    ctk_encoder_free(enc);
+    ctk_encoder_free(e1);
+    free_batch(&b);
+}
+
 /* Weights named "bert.*" (BertForMaskedLM checkpoints) and BF16 weights load too. */
 static void naming_and_bf16_checks(void)
 {
@@ -426,6 +494,7 @@ int main(int argc, char **argv)
     grad_checks("tiny", "tiny.grad-max");
     dropout_and_save_checks();
     naming_and_bf16_checks();
+    dropout_gradient_checks();
     /* OpenBLAS kernel choice (blas.h): generic fallbacks are replaced, good kernels kept */
     struct { const char *core; int avx512, avx2; const char *want; } bc[] = {
         {"Prescott", 1, 1, "SkylakeX"}, {"Prescott", 0, 1, "Haswell"}, {"Core2", 0, 1, "Haswell"},

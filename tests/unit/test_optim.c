@@ -131,6 +131,7 @@ static void test_dense(const char *dir)
     kv_load(&kv, path);
     struct ctk_adamw_opts o;
     opts_from(&kv, &o);
+    o.threads = 2; /* the update loops in two threads: the same numbers */
     size_t n0;
     const double *w0 = kv_get(&kv, "w0", &n0);
     float w[15], g[15];

@@ -27,6 +27,7 @@
 
 #include "err.h"
 #include "fsutil.h"
+#include "json.h"
 #include "tokenizer.h"
 #include "unicode.h"
 
@@ -303,6 +304,69 @@ static void check_corpus(const char *corpus, const struct model *m)
     free(tbuf), free(wbuf), free(dir);
 }
 
+/*
+ * Added tokens with every flag (lstrip, rstrip, single_word, normalized,
+ * overlapping contents): bert-base-uncased's tokenizer.json plus the tokens
+ * of added_tokens.json, on added_tokens.txt, against added_tokens.ids (made
+ * by tests/ref/tok_ref.js from the same tokenizer.json).
+ */
+static void check_added(void)
+{
+    char path[1024];
+    size_t len;
+    struct ctk_err e;
+    snprintf(path, sizeof path, "%s/models/bert-base-uncased/tokenizer.json.gz", datadir);
+    char *buf = read_gz(path, &len);
+    json_t *j = ctk_json_load_buf(buf, len, path, &e);
+    snprintf(path, sizeof path, "%s/added_tokens.json", datadir);
+    json_t *extra = ctk_json_load_file(path, &e);
+    if (!j || !extra)
+        ctk_die_err(&e);
+    json_array_extend(json_object_get(j, "added_tokens"), extra);
+    char *dir = ctk_path_join(tmpdir, "added");
+    char *tj = ctk_path_join(dir, "tokenizer.json");
+    if (ctk_mkdirs(dir, &e) < 0 || ctk_json_save_file(j, tj, &e) < 0)
+        ctk_die_err(&e);
+    struct ctk_tokenizer t;
+    if (ctk_tokenizer_load(&t, dir, &e) < 0)
+        ctk_die_err(&e);
+    snprintf(path, sizeof path, "%s/added_tokens.txt", datadir);
+    size_t tlen, wlen;
+    char *text = ctk_read_file(path, &tlen, &e);
+    snprintf(path, sizeof path, "%s/added_tokens.ids", datadir);
+    char *want = ctk_read_file(path, &wlen, &e);
+    if (!text || !want)
+        ctk_die_err(&e);
+    struct lines T, L;
+    split_lines(text, tlen, &T);
+    split_lines(want, wlen, &L);
+    struct ctk_tok_scratch sc = {0};
+    struct ctk_ids raw = {0}, got = {0}, w = {0};
+    int before = failures, shown = 0;
+    if (T.n != L.n) {
+        fprintf(stderr, "added_tokens: %zu lines, %zu expected\n", T.n, L.n);
+        failures++;
+    }
+    for (size_t i = 0; i < T.n && i < L.n; i++) {
+        parse_ids(L.s[i], L.len[i], &w);
+        encode_line(&t, &sc, T.s[i], T.len[i], &raw);
+        ctk_tokenizer_post(&t, raw.v, raw.n, NULL, 0, 1, 0, &got, NULL, &e);
+        if (!same(&got, w.v, w.n))
+            report("added tokens", i + 1, &got, w.v, w.n, &shown);
+    }
+    printf("%-34s %zu lines: %s\n", "added tokens, every flag", T.n,
+           failures == before ? "all equal" : "MISMATCH");
+    ctk_tokenizer_free(&t);
+    ctk_tok_scratch_free(&sc);
+    ctk_ids_free(&raw);
+    ctk_ids_free(&got);
+    ctk_ids_free(&w);
+    free(T.s), free(T.len), free(L.s), free(L.len);
+    free(text), free(want), free(buf), free(dir), free(tj);
+    json_decref(j);
+    json_decref(extra);
+}
+
 /* WHATWG / Unicode §3.9 maximal subparts: the cases of Table 3-8 and more. */
 static void check_utf8(void)
 {
@@ -462,6 +526,7 @@ int main(int argc, char **argv)
         check_corpus("corpus2", &models[i]);
         check_corpus("corpus3", &models[i]);
     }
+    check_added();
     check_utf8();
     check_invalid_rule();
     check_refusals();
