@@ -928,44 +928,35 @@ static int keep_col(const struct ctk_col_spec *s)
 struct mined {
     int64_t pair;   /* source row */
     int first;      /* first chosen negative of the pair in chosen[] */
-    int count;      /* negatives on this output row */
-    double key;     /* curriculum key: the hardest negative's score */
+    double key;     /* curriculum key: the score of the row's (hardest) negative */
 };
 
-int main(int argc, char **argv)
+/* What was chosen, for the output and the summary. */
+struct choice {
+    int N;                       /* num_negatives */
+    struct ctk_mine_cand *chosen; /* (n, N) nearest first */
+    int *nchosen;                /* (n) */
+    int64_t drops[CTK_MINE_NDROP];
+    int64_t *hist;               /* (N+1) anchors by number of negatives */
+    struct mined *rows;          /* (nrows) output rows, in output order */
+    int64_t nrows;
+};
+
+/*
+ * Mark each pair's candidates (its anchor's row, its positives) and let
+ * ctk_mine_select choose; random sampling draws from a generator seeded by
+ * (seed, pair row), so that the result does not depend on threads.
+ */
+static void choose_negatives(const struct opts *o, const struct pairs *p, int K, const int64_t *cidx,
+                             const double *cscore, struct choice *ch)
 {
-    struct opts o;
-    struct pairs p;
-    struct corpus c;
-    struct ctk_err e;
-
-    ctk_init("ctk-mine-negatives", argc, argv);
-    parse_options(argc, argv, &o);
-    ctk_check_binary_stdout();
-    read_pairs(&p, &o);
-    read_corpus_texts(&c, &o, &p.meta);
-    locate_pairs(&p, &c);
-
-    const int64_t n = p.n;
-    const int64_t range_max = ctk_mine_range_max(&o.mine);
-    if (range_max + 1 + p.maxpos > 1000000)
-        ctk_die("--range-max %lld: too many candidates per anchor", (long long)range_max);
-    const int K = (int)(range_max + 1 + p.maxpos);
-    int64_t *cidx = xmallocarray(n ? (size_t)(n * K) : 1, sizeof *cidx);
-    double *cscore = xmallocarray(n ? (size_t)(n * K) : 1, sizeof *cscore);
-    p.pos_score = xmallocarray(n ? (size_t)n : 1, sizeof *p.pos_score);
-    if (o.method == METHOD_MODEL)
-        search_model(&o, &p, &c, K, cidx, cscore);
-    else
-        search_bm25(&o, &p, &c, K, cidx, cscore);
-
-    /* choose */
-    const int N = o.mine.num_negatives;
+    const int64_t n = p->n;
+    const int N = ch->N = o->mine.num_negatives;
     struct ctk_mine_cand *cand = xmallocarray((size_t)K, sizeof *cand);
-    struct ctk_mine_cand *chosen = xmallocarray(n ? (size_t)(n * N) : 1, sizeof *chosen);
-    int *nchosen = xcalloc(n ? (size_t)n : 1, sizeof *nchosen);
-    int64_t drops[CTK_MINE_NDROP] = {0};
-    int64_t *hist = xcalloc((size_t)N + 1, sizeof *hist);
+    ch->chosen = xmallocarray(n ? (size_t)(n * N) : 1, sizeof *ch->chosen);
+    ch->nchosen = xcalloc(n ? (size_t)n : 1, sizeof *ch->nchosen);
+    ch->hist = xcalloc((size_t)N + 1, sizeof *ch->hist);
+    memset(ch->drops, 0, sizeof ch->drops);
     for (int64_t i = 0; i < n; i++) {
         int64_t m = 0;
         for (int t = 0; t < K; t++) {
@@ -973,61 +964,78 @@ int main(int argc, char **argv)
             if (j < 0)
                 continue;
             int why = CTK_MINE_KEEP;
-            if (j == p.self[i])
+            if (j == p->self[i])
                 why = CTK_MINE_SELF;
-            for (int32_t u = 0; u < p.pos_n[i] && why == CTK_MINE_KEEP; u++)
-                if (p.posrow[p.pos_first[i] + u] == j)
+            for (int32_t u = 0; u < p->pos_n[i] && why == CTK_MINE_KEEP; u++)
+                if (p->posrow[p->pos_first[i] + u] == j)
                     why = CTK_MINE_POSITIVE;
             cand[m++] = (struct ctk_mine_cand){j, cscore[i * K + t], why};
         }
         struct ctk_rng rng;
-        ctk_rng_seed_stream(&rng, o.seed, (uint64_t)i);
-        nchosen[i] = ctk_mine_select(&o.mine, p.pos_score[i], cand, m, &rng, chosen + i * N, drops);
-        hist[nchosen[i]]++;
+        ctk_rng_seed_stream(&rng, o->seed, (uint64_t)i);
+        ch->nchosen[i] = ctk_mine_select(&o->mine, p->pos_score[i], cand, m, &rng, ch->chosen + i * N,
+                                         ch->drops);
+        ch->hist[ch->nchosen[i]]++;
     }
     free(cand);
-    free(cidx);
-    free(cscore);
+}
 
-    /* the output rows, in pair order, then in curriculum order */
+/* The output rows: triplet, one per negative; n-tuple, one per complete pair; then the curriculum. */
+static void plan_rows(const struct opts *o, const struct pairs *p, struct choice *ch)
+{
+    const int N = ch->N;
     int64_t nrows = 0;
-    for (int64_t i = 0; i < n; i++)
-        nrows += o.format == FORMAT_TRIPLET ? nchosen[i] : nchosen[i] == N;
+    for (int64_t i = 0; i < p->n; i++)
+        nrows += o->format == FORMAT_TRIPLET ? ch->nchosen[i] : ch->nchosen[i] == N;
     struct mined *rows = xmallocarray(nrows ? (size_t)nrows : 1, sizeof *rows);
     int64_t r = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (o.format == FORMAT_TRIPLET) {
-            for (int t = 0; t < nchosen[i]; t++)
-                rows[r++] = (struct mined){i, t, 1, chosen[i * N + t].score};
-        } else if (nchosen[i] == N) {
-            rows[r++] = (struct mined){i, 0, N, chosen[i * N].score};
+    for (int64_t i = 0; i < p->n; i++) {
+        if (o->format == FORMAT_TRIPLET) {
+            for (int t = 0; t < ch->nchosen[i]; t++)
+                rows[r++] = (struct mined){i, t, ch->chosen[i * N + t].score};
+        } else if (ch->nchosen[i] == N) {
+            rows[r++] = (struct mined){i, 0, ch->chosen[i * N].score};
         }
     }
+    ch->nrows = nrows;
+    ch->rows = rows;
+    if (!o->curriculum)
+        return;
+    double *key = xmallocarray(nrows ? (size_t)nrows : 1, sizeof *key);
     int64_t *order = xmallocarray(nrows ? (size_t)nrows : 1, sizeof *order);
-    if (o.curriculum) {
-        double *key = xmallocarray(nrows ? (size_t)nrows : 1, sizeof *key);
-        for (int64_t k = 0; k < nrows; k++)
-            key[k] = rows[k].key;
-        ctk_mine_curriculum(key, nrows, order);
-        free(key);
-    } else {
-        for (int64_t k = 0; k < nrows; k++)
-            order[k] = k;
-    }
+    for (int64_t k = 0; k < nrows; k++)
+        key[k] = rows[k].key;
+    ctk_mine_curriculum(key, nrows, order);
+    ch->rows = xmallocarray(nrows ? (size_t)nrows : 1, sizeof *ch->rows);
+    for (int64_t k = 0; k < nrows; k++)
+        ch->rows[k] = rows[order[k]];
+    free(rows);
+    free(key);
+    free(order);
+}
 
-    /* the output schema: the pairs' text and scalar columns, then the new ones */
+/*
+ * The output: the pairs' text and scalar columns, then negative[K] and
+ * negative[K].score, positive.score and stage. The model identity goes with
+ * the embeddings and tokens, which are dropped.
+ */
+static void write_output(const struct opts *o, const struct pairs *p, const struct corpus *c,
+                         const struct choice *ch)
+{
     struct ctk_stream_meta om;
-    ctk_meta_copy(&om, &p.meta);
+    struct ctk_err e;
+    ctk_meta_copy(&om, &p->meta);
     int map[CTK_MAX_COLS];
     for (int k = om.ncols - 1; k >= 0; k--)
         if (!keep_col(&om.cols[k]))
             ctk_meta_drop_col(&om, k);
     for (int k = 0; k < om.ncols; k++)
-        map[k] = ctk_meta_find(&p.meta, om.cols[k].name);
-    const int nneg = o.format == FORMAT_TRIPLET ? 1 : N;
+        map[k] = ctk_meta_find(&p->meta, om.cols[k].name);
+    const int N = ch->N, nneg = o->format == FORMAT_TRIPLET ? 1 : N;
     if (om.ncols + 2 * nneg + 2 > CTK_MAX_COLS)
-        ctk_usage("--num-negatives %d: the output would have more than %d columns", N, CTK_MAX_COLS);
-    int negcol[1000], negscol[1000];
+        ctk_die("--num-negatives %d: the output would have more than %d columns; use --format triplet",
+                N, CTK_MAX_COLS);
+    int negcol[CTK_MAX_COLS], negscol[CTK_MAX_COLS];
     for (int t = 0; t < nneg; t++) {
         char nm[64], sc[80];
         if (t == 0)
@@ -1035,53 +1043,50 @@ int main(int argc, char **argv)
         else
             snprintf(nm, sizeof nm, "negative%d", t + 1);
         snprintf(sc, sizeof sc, "%s.score", nm);
-        if (ctk_meta_find(&om, nm) >= 0)
-            ctk_die("the pairs already have a column '%s'", nm);
+        if (ctk_meta_find(&om, nm) >= 0 || ctk_meta_find(&om, sc) >= 0)
+            ctk_die("the pairs already have a column '%s' (mined already?)", nm);
         negcol[t] = ctk_meta_add_col(&om, nm, CTK_COL_STRING, CTK_U8, 0);
         negscol[t] = ctk_meta_add_col(&om, sc, CTK_COL_DENSE, CTK_F32, 0);
         map[negcol[t]] = map[negscol[t]] = -1;
     }
-    if (ctk_meta_find(&om, "positive.score") >= 0 || (o.stages && ctk_meta_find(&om, "stage") >= 0))
-        ctk_die("the pairs already have a column positive.score or stage");
+    if (ctk_meta_find(&om, "positive.score") >= 0 || (o->stages && ctk_meta_find(&om, "stage") >= 0))
+        ctk_die("the pairs already have a column positive.score or stage (mined already?)");
     int poscol = ctk_meta_add_col(&om, "positive.score", CTK_COL_DENSE, CTK_F32, 0);
     map[poscol] = -1;
     int stagecol = -1;
-    if (o.stages) {
+    if (o->stages) {
         stagecol = ctk_meta_add_col(&om, "stage", CTK_COL_DENSE, CTK_I32, 0);
         map[stagecol] = -1;
     }
-    free(om.model);
-    om.model = NULL; /* the tokens and embeddings are gone */
+    ctk_meta_set_model(&om, NULL);
     om.dim = 0;
     om.normalized = -1;
-    {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s negatives from %s (%s)",
-                 o.method == METHOD_MODEL ? "cosine" : "bm25", o.corpus, model_name(&p.meta));
-        ctk_meta_set(&om, "mined", buf);
-    }
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s negatives from %s (%s)", o->method == METHOD_MODEL ? "cosine" : "bm25",
+             o->corpus, model_name(&p->meta));
+    ctk_meta_set(&om, "mined", buf);
     ctk_meta_add_history(&om, ctk_cmdline());
 
     struct ctk_stream out;
     if (ctk_stream_open_write(&out, stdout, "stdout", &om, &e) < 0)
         ctk_die_err(&e);
     struct ctk_chunk ck = {0};
-    for (int64_t k0 = 0; k0 < nrows; k0 += CTK_CHUNK_ROWS) {
-        int64_t k1 = k0 + CTK_CHUNK_ROWS < nrows ? k0 + CTK_CHUNK_ROWS : nrows;
+    for (int64_t k0 = 0; k0 < ch->nrows; k0 += CTK_CHUNK_ROWS) {
+        int64_t k1 = k0 + CTK_CHUNK_ROWS < ch->nrows ? k0 + CTK_CHUNK_ROWS : ch->nrows;
         ctk_chunk_reset(&ck, &out.meta);
         for (int64_t k = k0; k < k1; k++) {
-            const struct mined *mr = &rows[order[k]];
+            const struct mined *mr = &ch->rows[k];
             int64_t base = ck.rows;
-            ctk_chunk_append_rows(&ck, &out.meta, &p.all, &p.meta, map, mr->pair, mr->pair + 1);
+            ctk_chunk_append_rows(&ck, &out.meta, &p->all, &p->meta, map, mr->pair, mr->pair + 1);
             for (int t = 0; t < nneg; t++) {
-                const struct ctk_mine_cand *cd = &chosen[mr->pair * N + mr->first + t];
-                ctk_col_append(&ck, &out.meta, negcol[t], c.text + c.toff[cd->idx],
-                               c.toff[cd->idx + 1] - c.toff[cd->idx]);
+                const struct ctk_mine_cand *cd = &ch->chosen[mr->pair * N + mr->first + t];
+                ctk_col_append(&ck, &out.meta, negcol[t], c->text + c->toff[cd->idx],
+                               c->toff[cd->idx + 1] - c->toff[cd->idx]);
                 ((float *)ck.cols[negscol[t]].data)[base] = (float)cd->score;
             }
-            ((float *)ck.cols[poscol].data)[base] = (float)p.pos_score[mr->pair];
+            ((float *)ck.cols[poscol].data)[base] = (float)p->pos_score[mr->pair];
             if (stagecol >= 0)
-                ((int32_t *)ck.cols[stagecol].data)[base] = ctk_mine_stage(k, nrows, o.stages);
+                ((int32_t *)ck.cols[stagecol].data)[base] = ctk_mine_stage(k, ch->nrows, o->stages);
         }
         if (ctk_chunk_write(&out, &ck, &e) < 0)
             ctk_die_err(&e);
@@ -1090,79 +1095,127 @@ int main(int argc, char **argv)
         ctk_die_err(&e);
     if (fflush(stdout) != 0 || ferror(stdout))
         ctk_die("stdout: write error");
-
-    /* the summary */
-    if (!ctk_quiet()) {
-        FILE *f = stderr;
-        fprintf(f, "%s: %lld pairs, corpus %lld rows (%lld distinct texts), method %s\n",
-                ctk_progname(), (long long)n, (long long)c.n, (long long)(c.n - c.ndup),
-                o.method == METHOD_MODEL ? "model (cosine)" : "bm25");
-        fprintf(f, "anchors by number of negatives:");
-        for (int t = 0; t <= N; t++)
-            fprintf(f, " %d: %lld%s", t, (long long)hist[t], t < N ? "," : "\n");
-        int64_t nneg_all = 0;
-        for (int64_t i = 0; i < n; i++)
-            nneg_all += nchosen[i];
-        double *ps = xmallocarray(n ? (size_t)n : 1, sizeof *ps);
-        double *ns = xmallocarray(nneg_all ? (size_t)nneg_all : 1, sizeof *ns);
-        double *ds = xmallocarray(nneg_all ? (size_t)nneg_all : 1, sizeof *ds);
-        int64_t q = 0;
-        for (int64_t i = 0; i < n; i++) {
-            ps[i] = p.pos_score[i];
-            for (int t = 0; t < nchosen[i]; t++) {
-                ns[q] = chosen[i * N + t].score;
-                ds[q++] = p.pos_score[i] - chosen[i * N + t].score;
-            }
-        }
-        struct ctk_mine_stats sp, sn, sd;
-        ctk_mine_stats(ps, n, &sp);
-        ctk_mine_stats(ns, nneg_all, &sn);
-        ctk_mine_stats(ds, nneg_all, &sd);
-        fprintf(f, "%-7s %12s %12s %12s\n", "score", "positive", "negative", "difference");
-        fprintf(f, "%-7s %12lld %12lld\n", "count", (long long)sp.n, (long long)sn.n);
-        const char *lab[] = {"mean", "median", "std", "min", "25%", "50%", "75%", "max"};
-        const double *vp[] = {&sp.mean, &sp.median, &sp.std, &sp.min, &sp.q25, &sp.q50, &sp.q75, &sp.max};
-        const double *vn[] = {&sn.mean, &sn.median, &sn.std, &sn.min, &sn.q25, &sn.q50, &sn.q75, &sn.max};
-        const double *vd[] = {&sd.mean, &sd.median, &sd.std, &sd.min, &sd.q25, &sd.q50, &sd.q75, &sd.max};
-        for (int k = 0; k < 8; k++)
-            fprintf(f, "%-7s %12.4f %12.4f %12.4f\n", lab[k], *vp[k], *vn[k], *vd[k]);
-        free(ps);
-        free(ns);
-        free(ds);
-        int64_t withheld = 0;
-        if (c.nclass) {
-            int64_t *per = xcalloc((size_t)c.nclass + 1, sizeof *per);
-            for (int64_t j = 0; j < c.n; j++)
-                if (c.uniq[j] == j)
-                    for (int g = 1; g <= c.nclass; g++)
-                        per[g] += !eligible(&c, j, g);
-            for (int64_t i = 0; i < n; i++)
-                withheld += per[p.group[i]];
-            free(per);
-        }
-        fprintf(f, "never candidates: %lld duplicate corpus rows, %lld texts with two labels, "
-                   "%lld (anchor, corpus text) pairs of the anchor's label\n",
-                (long long)c.ndup, (long long)c.nconflict, (long long)withheld);
-        fprintf(f, "dropped candidates:");
-        for (int k = 0; k < CTK_MINE_NDROP; k++)
-            if (k != CTK_MINE_DUPLICATE && k != CTK_MINE_LABEL)
-                fprintf(f, " %s %lld%s", ctk_mine_drop_name(k), (long long)drops[k],
-                        k + 1 < CTK_MINE_NDROP ? "," : "\n");
-        fprintf(f, "output: %lld rows (%s%s)\n", (long long)nrows,
-                o.format == FORMAT_TRIPLET ? "triplet" : "n-tuple",
-                o.stages ? ", curriculum stages" : o.curriculum ? ", curriculum order" : "");
-        if (hist[N] < n)
-            fprintf(f, "%lld anchors got fewer than %d negatives; --range-max (now %lld) or looser "
-                       "guards would find more\n",
-                    (long long)(n - hist[N]), N, (long long)range_max);
-    }
     ctk_chunk_free(&ck);
     ctk_meta_free(&om);
-    free(rows);
-    free(order);
-    free(chosen);
-    free(nchosen);
-    free(hist);
+}
+
+/* One row of the score table: label and three figures. */
+static void stats_row(FILE *f, const char *label, double a, double b, double c)
+{
+    fprintf(f, "%-7s %12.4f %12.4f %12.4f\n", label, a, b, c);
+}
+
+/* The summary on stderr, after mine_hard_negatives' report. */
+static void print_summary(const struct opts *o, const struct pairs *p, const struct corpus *c,
+                          const struct choice *ch)
+{
+    FILE *f = stderr;
+    const int64_t n = p->n;
+    const int N = ch->N;
+    fprintf(f, "%s: %lld pairs (%lld distinct anchors), corpus %lld rows (%lld distinct texts), method %s\n",
+            ctk_progname(), (long long)n, (long long)p->nrep, (long long)c->n, (long long)(c->n - c->ndup),
+            o->method == METHOD_MODEL ? "model (cosine)" : "bm25");
+    fprintf(f, "anchors by number of negatives:");
+    for (int t = 0; t <= N; t++)
+        fprintf(f, " %d: %lld%s", t, (long long)ch->hist[t], t < N ? "," : "\n");
+    int64_t nneg = 0;
+    for (int64_t i = 0; i < n; i++)
+        nneg += ch->nchosen[i];
+    double *ps = xmallocarray(n ? (size_t)n : 1, sizeof *ps);
+    double *ns = xmallocarray(nneg ? (size_t)nneg : 1, sizeof *ns);
+    double *ds = xmallocarray(nneg ? (size_t)nneg : 1, sizeof *ds);
+    int64_t q = 0;
+    for (int64_t i = 0; i < n; i++) {
+        ps[i] = p->pos_score[i];
+        for (int t = 0; t < ch->nchosen[i]; t++) {
+            ns[q] = ch->chosen[i * N + t].score;
+            ds[q++] = p->pos_score[i] - ch->chosen[i * N + t].score;
+        }
+    }
+    struct ctk_mine_stats sp, sn, sd;
+    ctk_mine_stats(ps, n, &sp);
+    ctk_mine_stats(ns, nneg, &sn);
+    ctk_mine_stats(ds, nneg, &sd);
+    fprintf(f, "%-7s %12s %12s %12s\n", "score", "positive", "negative", "difference");
+    fprintf(f, "%-7s %12lld %12lld\n", "count", (long long)sp.n, (long long)sn.n);
+    stats_row(f, "mean", sp.mean, sn.mean, sd.mean);
+    stats_row(f, "median", sp.median, sn.median, sd.median);
+    stats_row(f, "std", sp.std, sn.std, sd.std);
+    stats_row(f, "min", sp.min, sn.min, sd.min);
+    stats_row(f, "25%", sp.q25, sn.q25, sd.q25);
+    stats_row(f, "50%", sp.q50, sn.q50, sd.q50);
+    stats_row(f, "75%", sp.q75, sn.q75, sd.q75);
+    stats_row(f, "max", sp.max, sn.max, sd.max);
+    free(ps);
+    free(ns);
+    free(ds);
+    int64_t withheld = 0;
+    if (c->nclass) {
+        int64_t *per = xcalloc((size_t)c->nclass + 1, sizeof *per);
+        for (int64_t j = 0; j < c->n; j++)
+            if (c->uniq[j] == j)
+                for (int g = 1; g <= c->nclass; g++)
+                    per[g] += !eligible(c, j, g);
+        for (int64_t i = 0; i < n; i++)
+            withheld += per[p->group[i]];
+        free(per);
+    }
+    fprintf(f, "never candidates: %lld duplicate corpus rows, %lld texts with two labels, "
+               "%lld (anchor, corpus text) pairs of the anchor's label\n",
+            (long long)c->ndup, (long long)c->nconflict, (long long)withheld);
+    fprintf(f, "dropped candidates:");
+    for (int k = 0; k < CTK_MINE_NDROP; k++)
+        if (k != CTK_MINE_DUPLICATE && k != CTK_MINE_LABEL)
+            fprintf(f, " %s %lld%s", ctk_mine_drop_name(k), (long long)ch->drops[k],
+                    k + 1 < CTK_MINE_NDROP ? "," : "\n");
+    fprintf(f, "output: %lld rows (%s%s)\n", (long long)ch->nrows,
+            o->format == FORMAT_TRIPLET ? "triplet" : "n-tuple",
+            o->stages ? ", curriculum stages" : o->curriculum ? ", curriculum order" : "");
+    if (ch->hist[N] < n)
+        fprintf(f, "%lld anchors got fewer than %d negatives; a larger --range-max (now %lld) or "
+                   "looser guards would find more\n",
+                (long long)(n - ch->hist[N]), N, (long long)ctk_mine_range_max(&o->mine));
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    struct pairs p;
+    struct corpus c;
+    struct choice ch;
+
+    ctk_init("ctk-mine-negatives", argc, argv);
+    parse_options(argc, argv, &o);
+    ctk_check_binary_stdout();
+    read_pairs(&p, &o);
+    read_corpus_texts(&c, &o, &p.meta);
+    locate_pairs(&p, &c);
+
+    /* K candidates per anchor: the pool of true negatives plus what may still be excluded */
+    const int64_t range_max = ctk_mine_range_max(&o.mine);
+    if (range_max + 1 + p.maxpos > 1000000)
+        ctk_die("--range-max %lld: too many candidates per anchor", (long long)range_max);
+    const int K = (int)(range_max + 1 + p.maxpos);
+    int64_t *cidx = xmallocarray(p.n ? (size_t)(p.n * K) : 1, sizeof *cidx);
+    double *cscore = xmallocarray(p.n ? (size_t)(p.n * K) : 1, sizeof *cscore);
+    p.pos_score = xmallocarray(p.n ? (size_t)p.n : 1, sizeof *p.pos_score);
+    if (o.method == METHOD_MODEL)
+        search_model(&o, &p, &c, K, cidx, cscore);
+    else
+        search_bm25(&o, &p, &c, K, cidx, cscore);
+
+    choose_negatives(&o, &p, K, cidx, cscore, &ch);
+    free(cidx);
+    free(cscore);
+    plan_rows(&o, &p, &ch);
+    write_output(&o, &p, &c, &ch);
+    if (!ctk_quiet())
+        print_summary(&o, &p, &c, &ch);
+
+    free(ch.chosen);
+    free(ch.nchosen);
+    free(ch.hist);
+    free(ch.rows);
     free_pairs(&p);
     free_corpus(&c);
     return 0;

@@ -19,9 +19,9 @@
  */
 #include "config.h"
 #include "hdbscan.h"
+#include "parallel.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,7 +53,7 @@ static double dist(const struct points *p, int64_t a, int64_t b)
 
 struct core_job {
     const struct points *p;
-    int64_t k, lo, hi;
+    int64_t k;
     double *core;
 };
 
@@ -71,11 +71,12 @@ static void heap_sift_down(double *h, int64_t n, int64_t i)
     }
 }
 
-static void *core_worker(void *arg)
+/* core[a] for a in [lo, hi): the k-th smallest distance to another point, by a max-heap of k. */
+static void core_range(void *arg, int t, int64_t lo, int64_t hi)
 {
     struct core_job *j = arg;
     double *h = xmallocarray((size_t)j->k, sizeof *h);
-    for (int64_t a = j->lo; a < j->hi; a++) {
+    for (int64_t a = lo; a < hi; a++) {
         int64_t n = 0;
         for (int64_t b = 0; b < j->p->n; b++) {
             if (b == a) continue;
@@ -92,24 +93,12 @@ static void *core_worker(void *arg)
         j->core[a] = h[0];
     }
     free(h);
-    return NULL;
 }
 
 static void core_distances(const struct points *p, int64_t k, int threads, double *core)
 {
-    if (threads < 1) threads = 1;
-    if (threads > 64) threads = 64;
-    pthread_t tid[64];
-    struct core_job job[64];
-    for (int t = 0; t < threads; t++) {
-        job[t] = (struct core_job){p, k, p->n * t / threads, p->n * (t + 1) / threads, core};
-        if (threads == 1 || pthread_create(&tid[t], NULL, core_worker, &job[t]) != 0) {
-            core_worker(&job[t]);
-            tid[t] = 0;
-        }
-    }
-    for (int t = 0; t < threads; t++)
-        if (threads > 1 && tid[t]) pthread_join(tid[t], NULL);
+    struct core_job job = {p, k, core};
+    ctk_parallel_for(p->n, threads, core_range, &job);
 }
 
 /* ---- minimum spanning tree of mutual reachability (Prim) ----------------------- */

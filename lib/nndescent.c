@@ -12,10 +12,10 @@
 #include "config.h"
 #include "nndescent.h"
 #include "err.h"
+#include "parallel.h"
 #include "rng.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,16 +108,16 @@ static void cand_add(struct cand *c, int64_t i, int32_t j, float pr)
 struct join_job {
     struct nnd *s;
     const struct cand *nw, *old;
-    int64_t lo, hi;
-    long updates;
+    long updates[CTK_MAX_THREADS];
 };
 
-static void *join_worker(void *arg)
+static void join_range(void *arg, int t, int64_t lo, int64_t hi)
 {
     struct join_job *jb = arg;
     struct nnd *s = jb->s;
     int mc = jb->nw->mc;
-    for (int64_t i = jb->lo; i < jb->hi; i++) {
+    long updates = 0;
+    for (int64_t i = lo; i < hi; i++) {
         const int32_t *ni = jb->nw->idx + i * mc, *oi = jb->old->idx + i * mc;
         for (int a = 0; a < mc; a++) {
             int32_t p = ni[a];
@@ -126,17 +126,17 @@ static void *join_worker(void *arg)
                 int32_t q = ni[b];
                 if (q < 0) continue;
                 float dd = pair_dist(s, p, q);
-                jb->updates += heap_push(s, p, q, dd) + heap_push(s, q, p, dd);
+                updates += heap_push(s, p, q, dd) + heap_push(s, q, p, dd);
             }
             for (int b = 0; b < mc; b++) {
                 int32_t q = oi[b];
                 if (q < 0 || q == p) continue;
                 float dd = pair_dist(s, p, q);
-                jb->updates += heap_push(s, p, q, dd) + heap_push(s, q, p, dd);
+                updates += heap_push(s, p, q, dd) + heap_push(s, q, p, dd);
             }
         }
     }
-    return NULL;
+    jb->updates[t] = updates;
 }
 
 void ctk_nndescent(const float *x, int64_t n, int64_t d, int k, const struct ctk_nndescent_opts *o, int64_t *idx,
@@ -182,7 +182,7 @@ void ctk_nndescent(const float *x, int64_t n, int64_t d, int k, const struct ctk
     int mc = o->max_candidates > 0 ? o->max_candidates : (k < 60 ? k : 60);
     struct cand nw = {xmallocarray((size_t)(n * mc), sizeof(int32_t)), xmallocarray((size_t)(n * mc), sizeof(float)), mc};
     struct cand old = {xmallocarray((size_t)(n * mc), sizeof(int32_t)), xmallocarray((size_t)(n * mc), sizeof(float)), mc};
-    int threads = o->threads < 1 ? 1 : o->threads > 64 ? 64 : o->threads;
+    int threads = o->threads;
     for (int it = 0; it < o->max_iters; it++) {
         for (int64_t i = 0; i < n * mc; i++) nw.idx[i] = old.idx[i] = -1;
         for (int64_t i = 0; i < n; i++)
@@ -204,22 +204,10 @@ void ctk_nndescent(const float *x, int64_t n, int64_t d, int k, const struct ctk
                         break;
                     }
             }
-        struct join_job jobs[64];
-        pthread_t tid[64];
-        int started[64] = {0};
-        for (int t = 0; t < threads; t++) {
-            jobs[t] = (struct join_job){&s, &nw, &old, n * t / threads, n * (t + 1) / threads, 0};
-            if (t > 0) started[t] = pthread_create(&tid[t], NULL, join_worker, &jobs[t]) == 0;
-        }
-        join_worker(&jobs[0]);
-        long updates = jobs[0].updates;
-        for (int t = 1; t < threads; t++) {
-            if (started[t])
-                pthread_join(tid[t], NULL);
-            else
-                join_worker(&jobs[t]);
-            updates += jobs[t].updates;
-        }
+        struct join_job jb = {&s, &nw, &old, {0}};
+        ctk_parallel_for(n, threads, join_range, &jb);
+        long updates = 0;
+        for (int t = 0; t < CTK_MAX_THREADS; t++) updates += jb.updates[t];
         if (o->verbose) ctk_progress("NN-descent iteration %d: %ld updates", it + 1, updates);
         if (updates <= o->delta * (double)n * k) break;
     }

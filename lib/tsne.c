@@ -5,12 +5,12 @@
 #include "config.h"
 #include "tsne.h"
 #include "knn.h"
+#include "parallel.h"
 #include "rng.h"
 
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,23 +291,16 @@ struct grad_ctx {
     double *sumq;               /* per thread: its share of Z = sum_ij w_ij */
 };
 
-struct grad_job {
-    struct grad_ctx *g;
-    int64_t lo, hi;
-    int t;
-};
-
 /* Rows lo..hi of both parts; w_ij = (1 + |y_i - y_j|^2)^-1. */
-static void *grad_worker(void *arg)
+static void grad_range(void *arg, int t, int64_t lo, int64_t hi)
 {
-    struct grad_job *j = arg;
-    struct grad_ctx *g = j->g;
+    struct grad_ctx *g = arg;
     const float *y = g->y;
     int dim = g->dim;
     double sq = 0;
     if (g->P) {
         int64_t *stack = xmallocarray((size_t)(4 * g->qt->n + 8), sizeof *stack);
-        for (int64_t i = j->lo; i < j->hi; i++) {
+        for (int64_t i = lo; i < hi; i++) {
             double fx, fy, zq, ax = 0, ay = 0;
             qt_negative(g->qt, y, i, g->theta, &fx, &fy, &zq, stack);
             sq += zq;
@@ -321,11 +314,11 @@ static void *grad_worker(void *arg)
             g->attr[2 * i] = ax, g->attr[2 * i + 1] = ay;
         }
         free(stack);
-        g->sumq[j->t] = sq;
-        return NULL;
+        g->sumq[t] = sq;
+        return;
     }
     double *diff = xmallocarray((size_t)dim, sizeof *diff);
-    for (int64_t i = j->lo; i < j->hi; i++) {
+    for (int64_t i = lo; i < hi; i++) {
         for (int c = 0; c < dim; c++) g->grad[i * dim + c] = g->attr[i * dim + c] = 0;
         for (int64_t k = 0; k < g->n; k++) {
             if (k == i) continue;
@@ -337,26 +330,7 @@ static void *grad_worker(void *arg)
         }
     }
     free(diff);
-    g->sumq[j->t] = sq;
-    return NULL;
-}
-
-static void run_jobs(struct grad_ctx *g, int threads)
-{
-    struct grad_job jobs[64];
-    pthread_t tid[64];
-    int started[64] = {0};
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = (struct grad_job){g, g->n * t / threads, g->n * (t + 1) / threads, t};
-        if (t > 0) started[t] = pthread_create(&tid[t], NULL, grad_worker, &jobs[t]) == 0;
-    }
-    grad_worker(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t])
-            pthread_join(tid[t], NULL);
-        else
-            grad_worker(&jobs[t]);
-    }
+    g->sumq[t] = sq;
 }
 
 /*
@@ -368,16 +342,16 @@ static double kl_gradient(struct grad_ctx *g, int threads, int want_error)
 {
     int64_t n = g->n;
     int dim = g->dim;
-    double *gsum = xcalloc((size_t)threads, sizeof *gsum);
+    double *gsum = xcalloc(CTK_MAX_THREADS, sizeof *gsum);
     g->sumq = gsum;
     struct qtree qt = {0};
     if (g->P) {
         qt_build(&qt, g->y, n);
         g->qt = &qt;
     }
-    run_jobs(g, threads);
+    ctk_parallel_for(n, threads, grad_range, g);
     double Z = 0;
-    for (int t = 0; t < threads; t++) Z += gsum[t];
+    for (int t = 0; t < CTK_MAX_THREADS; t++) Z += gsum[t];
     Z = fmax(Z, MACHINE_EPSILON);
     /* dC/dy_i = 4 (sum_j p_ij w_ij (y_i - y_j) - sum_j q_ij w_ij (y_i - y_j)), q_ij = w_ij / Z */
     for (int64_t i = 0; i < n * dim; i++) g->grad[i] = 4 * (g->attr[i] - g->grad[i] / Z);
@@ -467,7 +441,7 @@ int ctk_tsne(const float *x, int64_t n, int64_t d, const struct ctk_tsne_opts *o
         return ctk_err_set(e, "exact t-SNE on %lld points needs an n x n matrix; use Barnes-Hut", (long long)n);
     for (int64_t i = 0; i < n * d; i++)
         if (!isfinite(x[i])) return ctk_err_set(e, "row %lld has a non-finite value", (long long)(i / d));
-    int threads = o->threads < 1 ? 1 : o->threads > 64 ? 64 : o->threads;
+    int threads = o->threads;
     struct grad_ctx g = {0};
     g.n = n, g.dim = dim, g.theta = o->angle, g.y = out;
     g.grad = xmallocarray((size_t)(n * dim), sizeof *g.grad);

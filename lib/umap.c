@@ -6,10 +6,10 @@
 #include "config.h"
 #include "umap.h"
 #include "nndescent.h"
+#include "parallel.h"
 #include "rng.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -474,20 +474,18 @@ static void sgd_epoch(const struct layout *L, int epoch, double alpha, int64_t l
     }
 }
 
-struct sgd_job {
+struct sgd_run {
     const struct layout *L;
     int epoch;
     double alpha;
-    int64_t lo, hi;
     double *next_sample, *next_neg;
-    struct ctk_rng rng;
+    struct ctk_rng rng[CTK_MAX_THREADS]; /* one generator a range of edges */
 };
 
-static void *sgd_worker(void *arg)
+static void sgd_range(void *arg, int t, int64_t lo, int64_t hi)
 {
-    struct sgd_job *j = arg;
-    sgd_epoch(j->L, j->epoch, j->alpha, j->lo, j->hi, j->next_sample, j->next_neg, &j->rng);
-    return NULL;
+    struct sgd_run *r = arg;
+    sgd_epoch(r->L, r->epoch, r->alpha, lo, hi, r->next_sample, r->next_neg, &r->rng[t]);
 }
 
 /*
@@ -497,43 +495,27 @@ static void *sgd_worker(void *arg)
  */
 static void optimize_layout(const struct layout *L, uint64_t seed, int threads, int deterministic, int verbose)
 {
-    double *next_sample = xmallocarray((size_t)L->nedges, sizeof *next_sample);
-    double *next_neg = xmallocarray((size_t)L->nedges, sizeof *next_neg);
+    struct sgd_run *r = xcalloc(1, sizeof *r);
+    r->L = L;
+    r->next_sample = xmallocarray((size_t)L->nedges, sizeof *r->next_sample);
+    r->next_neg = xmallocarray((size_t)L->nedges, sizeof *r->next_neg);
     for (int64_t i = 0; i < L->nedges; i++) {
-        next_sample[i] = L->epochs_per_sample[i];
-        next_neg[i] = L->epochs_per_sample[i] / L->neg_rate;
+        r->next_sample[i] = L->epochs_per_sample[i];
+        r->next_neg[i] = L->epochs_per_sample[i] / L->neg_rate;
     }
     if (deterministic || threads < 1) threads = 1;
-    if (threads > 64) threads = 64;
-    struct sgd_job job[64];
-    pthread_t tid[64];
-    for (int t = 0; t < threads; t++) {
-        job[t] = (struct sgd_job){.L = L, .lo = L->nedges * t / threads, .hi = L->nedges * (t + 1) / threads,
-                                  .next_sample = next_sample, .next_neg = next_neg};
-        ctk_rng_seed_stream(&job[t].rng, seed, (uint64_t)t + 1);
-    }
+    for (int t = 0; t < CTK_MAX_THREADS; t++) ctk_rng_seed_stream(&r->rng[t], seed, (uint64_t)t + 1);
     for (int epoch = 0; epoch < L->n_epochs; epoch++) {
-        double alpha = L->initial_alpha * (1.0 - (double)epoch / L->n_epochs);
-        for (int t = 0; t < threads; t++) job[t].epoch = epoch, job[t].alpha = alpha;
-        if (threads == 1) {
-            sgd_worker(&job[0]);
-        } else {
-            int started[64] = {0};
-            for (int t = 1; t < threads; t++) started[t] = pthread_create(&tid[t], NULL, sgd_worker, &job[t]) == 0;
-            sgd_worker(&job[0]);
-            for (int t = 1; t < threads; t++) {
-                if (started[t])
-                    pthread_join(tid[t], NULL);
-                else
-                    sgd_worker(&job[t]);
-            }
-        }
+        r->epoch = epoch;
+        r->alpha = L->initial_alpha * (1.0 - (double)epoch / L->n_epochs);
+        ctk_parallel_for(L->nedges, threads, sgd_range, r);
         if (verbose && (epoch % 10 == 0 || epoch == L->n_epochs - 1))
             ctk_progress("epoch %d/%d", epoch + 1, L->n_epochs);
     }
     if (verbose) ctk_progress_done();
-    free(next_sample);
-    free(next_neg);
+    free(r->next_sample);
+    free(r->next_neg);
+    free(r);
 }
 
 /* make_epochs_per_sample: an edge of weight w is sampled n_epochs * w / max(w) times. */
