@@ -487,7 +487,7 @@ static void read_corpus_texts(struct corpus *c, const struct opts *o, const stru
     }
     if (rc < 0)
         ctk_die_err(&e);
-    qsort(c->both, (size_t)c->nboth, sizeof *c->both, cmp_pair);
+    if (c->nboth) qsort(c->both, (size_t)c->nboth, sizeof *c->both, cmp_pair);
     ctk_chunk_free(&ck);
     ctk_stream_close(&s, &e);
 }

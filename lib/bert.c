@@ -156,6 +156,27 @@ static void pool_free(struct pool *p)
     pthread_cond_destroy(&p->done);
 }
 
+/*
+ * Large buffers (weights, gradients, activations): 2 MB aligned and marked
+ * for transparent huge pages, so that touching 100 MB of weights costs tens
+ * of page faults rather than 25,000, and the sgemms walk fewer TLB entries.
+ * Freed with free().
+ */
+static float *big_alloc(size_t n, int zero)
+{
+    size_t bytes;
+    if (ctk_mul_overflow(n ? n : 1, sizeof(float), &bytes)) ctk_die("out of memory");
+    void *p = NULL;
+    size_t align = (size_t)2 << 20;
+    if (bytes < align) return zero ? xcalloc(n ? n : 1, sizeof(float)) : xmalloc(bytes);
+    if (posix_memalign(&p, align, bytes) != 0) ctk_die("out of memory (%zu bytes)", bytes);
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    if (zero) memset(p, 0, bytes);
+    return p;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The model                                                                 */
 
@@ -307,7 +328,7 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
         };
         size_t total = 0;
         for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += sz[i];
-        a->mem = xmallocarray(total, sizeof(float));
+        a->mem = big_alloc(total, 0);
         float *m = a->mem;
         float **ptrs[] = {&a->embsum, &a->embmean, &a->embrstd, &a->x, &a->qkv, &a->atty,
                           &a->res1, &a->mean1, &a->rstd1, &a->h1, &a->ff, &a->ffg, &a->res2,
@@ -712,7 +733,7 @@ static void bert_backward(struct ctk_encoder *enc, const float *demb)
     int64_t need = N * (7 * C + 2 * I) + S * C;
     if (need > b->bw_cap) {
         free(b->bw_mem);
-        b->bw_mem = xmallocarray((size_t)need, sizeof(float));
+        b->bw_mem = big_alloc((size_t)need, 0);
         b->bw_cap = need;
     }
     float *dx = b->bw_mem, *dres = dx + N * C, *dh1 = dres + N * C, *dtmp = dh1 + N * C;
@@ -926,7 +947,7 @@ void ctk_bert_alloc_grads(struct ctk_encoder *enc)
 {
     struct bert *b = enc->impl;
     if (enc->params[0].g) return;
-    float *g = xcalloc(b->nparams_floats, sizeof(float));
+    float *g = big_alloc(b->nparams_floats, 1);
     for (int i = 0; i < enc->nparams; i++) enc->params[i].g = g + (enc->params[i].w - b->params_mem);
 }
 
@@ -1012,7 +1033,7 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
     size_t sz[NPARAM_TENSORS + 1], total = 0;
     bert_param_sizes(sz, &b->cfg);
     for (int i = 0; i <= NPARAM_TENSORS; i++) total += sz[i];
-    b->params_mem = xmallocarray(total, sizeof(float));
+    b->params_mem = big_alloc(total, 0);
     b->nparams_floats = total;
     bert_point_params(&b->p, b->params_mem, &b->cfg);
     bert_make_params(enc, b);
