@@ -54,7 +54,8 @@ static void usage(void)
            "      --help               show this help and exit\n"
            "      --version            show the version and exit\n"
            "\n"
-           "Environment: CTK_BLAS_CORETYPE selects OpenBLAS kernels (see ctk-encode(1)).\n");
+           "Environment: CTK_BLAS_CORETYPE selects OpenBLAS kernels (see ctk-encode(1));\n"
+           "running now on OpenBLAS's %s kernels.\n", ctk_blas_corename());
     exit(CTK_EXIT_OK);
 }
 
@@ -251,8 +252,8 @@ static void encode_column(struct ctk_encoder *enc, const struct opts *o, struct 
 
 int main(int argc, char **argv)
 {
-    ctk_blas_init(argc, argv); /* may re-execute with faster OpenBLAS kernels */
     ctk_init("ctk-encode", argc, argv);
+    ctk_blas_init(argc, argv); /* may re-execute with faster OpenBLAS kernels */
     struct opts o;
     parse_options(argc, argv, &o);
     ctk_check_binary_stdout();

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "rng.h"
 #include "stream.h"
 #include "textio.h"
 
@@ -362,7 +363,12 @@ static uint64_t mix64(uint64_t k)
     return k;
 }
 
-/* A bijection of 0..M-1: a 4-round Feistel network on 2h bits, cycle-walked into range. */
+/*
+ * A bijection of 0..M-1: a 4-round Feistel network on 2h bits (round keys
+ * from lib/rng.h's stream `stream` of the seed, round function fmix64),
+ * cycle-walked into range: positive pair k is perm(k), so any pair can be
+ * computed without listing the others.
+ */
 struct perm {
     uint64_t M;
     int h;             /* half width in bits */
@@ -374,7 +380,9 @@ static void perm_init(struct perm *p, uint64_t M, uint64_t seed, uint64_t stream
     p->M = M;
     p->h = 1;
     while (p->h < 32 && ((uint64_t)1 << (2 * p->h)) < M) p->h++;
-    for (int i = 0; i < 4; i++) p->key[i] = mix64(seed * 0x9E3779B97F4A7C15ULL + stream * 4 + (uint64_t)i + 1);
+    struct ctk_rng g;
+    ctk_rng_seed_stream(&g, seed, stream);
+    for (int i = 0; i < 4; i++) p->key[i] = ctk_rng_next(&g);
 }
 
 static uint64_t perm_at(const struct perm *p, uint64_t x)

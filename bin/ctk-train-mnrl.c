@@ -308,9 +308,10 @@ int main(int argc, char **argv)
     struct ctk_encoder *enc = ctk_encoder_open(model, o.threads, &e);
     if (!enc)
         ctk_die_err(&e);
-    if (o.t.cache_batch > 0 && o.t.cache_batch >= o.t.batch_size * data.K)
+    int64_t seqs = o.t.batch_size * (o.t.loss.kind == CTK_LOSS_SIMCSE ? 2 : data.K);
+    if (o.t.cache_batch > 0 && o.t.cache_batch >= seqs)
         ctk_warn("--cache-batch %lld holds a whole batch (%lld sequences); GradCache does "
-                 "nothing", (long long)o.t.cache_batch, (long long)(o.t.batch_size * data.K));
+                 "nothing", (long long)o.t.cache_batch, (long long)seqs);
 
     if (ctk_train_run(enc, &data, &o.t, &e) < 0)
         ctk_die_err(&e);

@@ -15,6 +15,11 @@
  * K and V are one (3C, C) matrix and one sgemm. The pooler (unused by
  * sentence-transformers) is kept aside and written back unchanged on save.
  *
+ * Threads: the encoder runs its matrix products and attention on its own
+ * threads (the count given to ctk_bert_open) and sets OpenBLAS to one thread
+ * per call, process-wide, so that the two never compete for the cores; other
+ * sgemm calls in the process run single-threaded afterwards.
+ *
  * Ownership: ctk_bert_open() returns an encoder freed by ctk_encoder_free(),
  * which frees its parameters, gradients and buffers.
  */

@@ -4,7 +4,7 @@
  * THE LAYOUT (full specification with a worked example: ctk-stream(5))
  *
  *   stream  = member+                     (cat of streams is a stream)
- *   member  = MAGIC header-record data-record* end-record
+ *   member  = MAGIC header-record chunk-record* end-record
  *   MAGIC   = the 8 bytes  \x89 C T K \r \n \x1a \n
  *   record  = a complete safetensors file: u64 little-endian header length N,
  *             N bytes of JSON header, then the data area.
@@ -14,22 +14,36 @@
  * crc32 of the header (with the eight hex digits written as 00000000) followed
  * by the data area, so that a flipped byte anywhere is caught.
  *
- *   header: no tensors; metadata "schema" (JSON list of columns: name, kind,
- *           dtype, width), "model", "dim", "normalized", "labels", "history"
- *           (JSON lists as strings, since safetensors metadata is str->str),
- *           plus any other key, carried through filters unchanged.
- *   chunk:  "rows": n; one tensor per dense column (shape [n] or [n,width]),
- *           two per ragged or string column: NAME (values, I32/I64/F32 or U8
- *           bytes) and NAME.offsets (I64 [n+1], offsets[0] = 0, nondecreasing,
- *           last = number of values).
+ *   header: no tensors; metadata "version": "1", "schema" (JSON list of
+ *           columns: name, kind, dtype, width), "history", and when known
+ *           "model", "dim", "normalized" ("true"/"false"), "labels" (JSON
+ *           lists as strings, since safetensors metadata is str->str), plus
+ *           any other key, carried through filters unchanged.
+ *   chunk:  "chunk": its number in the member from 1, "rows": n (all
+ *           metadata values are strings); one tensor per dense column (shape
+ *           [n] or [n,width]), two per ragged or string column: NAME (values,
+ *           I32/I64/F32, or U8 bytes for strings) and NAME.offsets (I64 [n+1],
+ *           offsets[0] = 0, nondecreasing, last = number of values).
  *   end:    no tensors; "rows": total rows of the member, "chunks": count.
  *
- * Shapes are in safetensors (PyTorch) order, outermost first.
+ * Shapes are in safetensors (PyTorch) order, outermost first. Dense and
+ * ragged columns hold F32, I32 or I64; string columns U8. A reader refuses
+ * headers over 16 MiB and data areas over 1 GiB. Members concatenate when
+ * schema, model, dim, normalized and labels agree (histories may differ).
+ * Text (TSV, JSON Lines, .npy, lines) is read into the same struct by
+ * lib/textio.h: ctk_input_open() opens a stream or text alike.
  *
  * Ownership: ctk_chunk_read() reuses the chunk's buffers; pointers into a
  * chunk die at the next read or ctk_chunk_free(). A stream's meta is owned by
  * the stream and freed by ctk_stream_close(); ctk_meta_copy() makes an
  * independent copy the caller frees with ctk_meta_free().
+ *
+ * Building a chunk (writers): ctk_chunk_reset(c, m), then for each row fill
+ * dense columns through ctk_col_dense_reserve() and append to ragged/string
+ * columns with ctk_col_append() (which counts rows in c->cols[i].n), then set
+ * c->rows yourself and call ctk_chunk_write(). A filter that adds columns to
+ * a chunk it read appends to the new columns the same way: ctk_chunk_read()
+ * leaves every column past the input's schema empty (n = 0).
  */
 #ifndef CTK_STREAM_H
 #define CTK_STREAM_H
@@ -161,7 +175,7 @@ int ctk_stream_close(struct ctk_stream *s, struct ctk_err *e);
 
 /* --- building chunks ---------------------------------------------------- */
 
-/* Size c for the schema of m with no rows; keeps buffers already allocated. */
+/* Size c for the schema of m with no rows (every column's n = 0); keeps buffers. */
 void ctk_chunk_reset(struct ctk_chunk *c, const struct ctk_stream_meta *m);
 void ctk_chunk_free(struct ctk_chunk *c);
 /* Make room for rows dense rows in column i (sets nothing else). Returns data. */
@@ -169,7 +183,8 @@ void *ctk_col_dense_reserve(struct ctk_chunk *c, const struct ctk_stream_meta *m
 /* Append one row to a ragged/string column i (n elements of its dtype). */
 void ctk_col_append(struct ctk_chunk *c, const struct ctk_stream_meta *m, int i,
                     const void *values, int64_t n);
-/* Row r of a ragged/string column: pointer to its first element and its length. */
+/* Row r of any column: pointer to its first element and its length (dense:
+ * max(width,1)); never NULL, even for an empty row. */
 const void *ctk_col_row(const struct ctk_chunk *c, const struct ctk_stream_meta *m, int i,
                         int64_t r, int64_t *n);
 

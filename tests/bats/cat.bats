@@ -70,6 +70,17 @@ U() { echo "$DATA/cat/unicode.tsv"; }
     cmp "$(U)" "$TMP/out.tsv"
 }
 
+@test "gzip: files larger than the read buffer, several gzip members in one file" {
+    seq 1 300000 > "$TMP/n.txt"
+    { head -n 1000 "$TMP/n.txt" | gzip; tail -n +1001 "$TMP/n.txt" | gzip; } > "$TMP/n.gz"
+    pipeline "ctk-cat '$TMP/n.gz' | ctk-cat > '$TMP/o'"
+    cmp "$TMP/n.txt" "$TMP/o"
+    head -c 20000 "$TMP/n.gz" > "$TMP/cut.gz"
+    run --separate-stderr ctk-cat -t tsv "$TMP/cut.gz"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"truncated gzip data"* ]]
+}
+
 @test "several files are one table: ids continue; --renumber and --id-offset" {
     printf 'a\nb\n' > "$TMP/1.txt"
     printf 'c\n' > "$TMP/2.txt"

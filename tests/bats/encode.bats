@@ -172,6 +172,13 @@ maxdiff() {
 }
 
 @test "OpenBLAS core selection: CTK_BLAS_CORETYPE names the kernels" {
+    run env CTK_BLAS_CORETYPE=Haswell ctk-encode --help
+    [[ "$output" == *"running now on OpenBLAS's Haswell kernels"* ]]
+    run env CTK_BLAS_CORETYPE=Prescott ctk-encode --help
+    [[ "$output" == *"running now on OpenBLAS's Prescott kernels"* ]]
+    # the user's own OPENBLAS_CORETYPE wins
+    run env OPENBLAS_CORETYPE=Haswell CTK_BLAS_CORETYPE=Prescott ctk-encode --help
+    [[ "$output" == *"running now on OpenBLAS's Haswell kernels"* ]]
     pipeline "ctk-encode -m $MODELS/tiny $MODELS/tok.ctk | ctk-cat -c emb > $TMP/auto.tsv"
     pipeline "CTK_BLAS_CORETYPE=Haswell ctk-encode -m $MODELS/tiny $MODELS/tok.ctk | ctk-cat -c emb > $TMP/hsw.tsv"
     run maxdiff "$TMP/auto.tsv" "$TMP/hsw.tsv"

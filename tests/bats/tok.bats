@@ -47,6 +47,20 @@ unpack() {
     cmp "$TMP/got2" "$TMP/want"
 }
 
+@test "many chunks: -j 3 gives the rows of -j 1, in input order" {
+    unpack bert-base-uncased
+    gzip -dc "$DATA/tok/conformance.txt.gz" > "$TMP/c.txt"
+    for i in 1 2 3 4; do cat "$TMP/c.txt"; done > "$TMP/c4.txt"
+    pipeline "ctk-tok -q -m '$M' -f lines --max-length 0 -j 1 '$TMP/c4.txt' | ctk-cat > '$TMP/j1'"
+    pipeline "ctk-tok -q -m '$M' -f lines --max-length 0 -j 3 '$TMP/c4.txt' | ctk-cat > '$TMP/j3'"
+    gzip -dc "$DATA/tok/conformance.bert-base-uncased.ids.gz" > "$TMP/want1"
+    for i in 1 2 3 4; do cat "$TMP/want1"; done > "$TMP/want"
+    cmp "$TMP/j1" "$TMP/want"
+    cmp "$TMP/j3" "$TMP/want"
+    run pipeline "ctk-tok -q -m '$M' -f lines -j 3 '$TMP/c4.txt' | ctk-cat --info"
+    [[ "$output" == *"chunks: 3"* ]]
+}
+
 @test "truncation: --max-length 4 keeps [CLS], 2 tokens, [SEP]; the model's max_seq_length is the default" {
     unpack all-MiniLM-L6-v2
     run pipeline "printf 'Hello, world!\n' | ctk-tok -m '$M' --max-length 4 | ctk-cat"

@@ -9,7 +9,7 @@
 # minilm-l6 with --rows 2):
 #   ctk-init-model --preset tiny --seed 1 -o tiny   (then dropout 0 in config.json)
 #   /usr/bin/python3 tests/ref/train_ref.py tiny tests/data/train/bert-triplets.jsonl \
-#       tests/golden/train/tiny-LOSS.tsv --loss LOSS --lr 2e-4
+#       tests/golden/train/tiny-LOSS.tsv --loss LOSS --lr 2e-4   (mnrl-symmetric: --symmetric 1)
 #   ... --preset minilm-l6 ...  minilm-l6-mnrl.tsv --lr 2e-5
 load setup
 
@@ -45,7 +45,7 @@ compare() {
 @test "tiny BERT, one batch of every loss: the loss and every parameter's gradient as PyTorch's" {
     model tiny "$TMP/tiny"
     ctk-cat -f jsonl -t stream "$DATA/train/bert-triplets.jsonl" > "$TMP/data.ctk"
-    for loss in mnrl cosine contrastive online-contrastive triplet; do
+    for loss in mnrl cosine contrastive online-contrastive triplet simcse; do
         run "$CTK_BUILDDIR/tests/unit/train_grads" "$TMP/tiny" "$TMP/data.ctk" $loss \
             "$SRC/tests/golden/train/grad-tiny-$loss.safetensors"
         echo "$loss: ${lines[0]}; ${lines[-1]}"
@@ -65,11 +65,13 @@ compare() {
 @test "tiny BERT, 20 steps of every loss: losses and tensor norms as PyTorch's" {
     model tiny "$TMP/tiny"
     ctk-cat -f jsonl -t stream "$DATA/train/bert-triplets.jsonl" > "$TMP/data.ctk"
-    for loss in mnrl cosine contrastive online-contrastive triplet; do
-        ctk-train-mnrl -q -j 1 -m "$TMP/tiny" -o "$TMP/out" --loss $loss --steps 20 \
+    for case in mnrl mnrl-symmetric cosine contrastive online-contrastive triplet simcse; do
+        args="--loss ${case%-symmetric}"
+        [ "$case" != mnrl-symmetric ] || args="$args --symmetric"
+        ctk-train-mnrl -q -j 1 -m "$TMP/tiny" -o "$TMP/out" $args --steps 20 \
             --batch-size 8 --lr 2e-4 --warmup-steps 2 --log "$TMP/log" "$TMP/data.ctk"
-        run compare "$SRC/tests/golden/train/tiny-$loss.tsv" "$TMP/log" "$TMP/out"
-        echo "$loss: $output"
+        run compare "$SRC/tests/golden/train/tiny-$case.tsv" "$TMP/log" "$TMP/out"
+        echo "$case: $output"
         [ "$status" -eq 0 ]
     done
 }

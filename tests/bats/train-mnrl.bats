@@ -170,3 +170,13 @@ make_nodrop() {
     [ -z "$output" ]
     [ ! -e "$TMP/m" ]
 }
+
+@test "pipeline: ctk-mkpairs | ctk-tok | ctk-train-mnrl, then ctk-encode loads the model" {
+    pb="$SRC/share/examples/plan-build/train.tsv"
+    pipeline "ctk-mkpairs -q -f mnrl '$pb' | ctk-tok | ctk-train-mnrl -q -o '$TMP/m' --lr 1e-2 --batch-size 16"
+    pipeline "ctk-tok -m '$TMP/m' '$pb' | ctk-encode -m '$TMP/m' | ctk-cat -c emb > '$TMP/tuned.tsv'"
+    pipeline "ctk-tok '$pb' | ctk-encode | ctk-cat -c emb > '$TMP/base.tsv'"
+    [ "$(wc -l < "$TMP/tuned.tsv")" -eq 40 ]
+    [ "$(head -1 "$TMP/tuned.tsv" | wc -w)" -eq 256 ]
+    ! cmp -s "$TMP/tuned.tsv" "$TMP/base.tsv"
+}

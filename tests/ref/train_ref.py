@@ -68,6 +68,8 @@ def main():
     roles = ["anchor", "positive"]
     if a.loss in ("triplet",) or (a.loss == "mnrl" and "negative.ids" in rows[0]):
         roles.append("negative")
+    if a.loss == "simcse":  # the anchor text twice (dropout off: the same embedding)
+        roles = ["anchor", "anchor"]
     batches = [batch_of(rows, r) for r in roles]
     case = {"kind": a.loss, "symmetric": a.symmetric}
     loss_ref.defaults(case)
