@@ -105,6 +105,8 @@ compare() {
     [ "$(wc -l < "$TMP/e.tsv")" -eq 8 ]
 }
 
+# lr 1e-6: at 2e-5 this shape drives the loss of these 8 rows to 1e-4 in a
+# few steps, where float32 rounding of the loss alone exceeds 1e-4 relative.
 @test "mpnet-base shape: one batch of MNRL (sampled gradient rows) and 20 steps as PyTorch's" {
     ctk-init-model -q --preset mpnet-base --seed 1 --vocab "$MODELS/tokenizer.json" -o "$TMP/base"
     nodropout "$TMP/base"
@@ -112,7 +114,7 @@ compare() {
         "$SRC/tests/golden/mpnet/grad-mpnet-base-mnrl.safetensors"
     echo "${lines[0]}; ${lines[-1]}"
     [ "$status" -eq 0 ] || { echo "$output"; return 1; }
-    ctk-train-mnrl -q -m "$TMP/base" -o "$TMP/out" --steps 20 --batch-size 8 --lr 2e-5 \
+    ctk-train-mnrl -q -m "$TMP/base" -o "$TMP/out" --steps 20 --batch-size 8 --lr 1e-6 \
         --warmup-steps 2 --log "$TMP/log" "$MODELS/data.ctk"
     run compare "$SRC/tests/golden/mpnet/mpnet-base-mnrl.tsv" "$TMP/log" "$TMP/out"
     echo "$output"

@@ -36,5 +36,5 @@ done
 /usr/bin/python3 "$ref" train "$tmp/mpnet-base" "$data" "$out/grad-mpnet-base-mnrl.safetensors" --grad --rows 1
 /usr/bin/python3 "$ref" shrink "$out/grad-mpnet-base-mnrl.safetensors" --elems 64
 /usr/bin/python3 "$ref" train "$tmp/tiny-mpnet" "$data" "$out/tiny-mpnet-mnrl.tsv" --lr 2e-4
-/usr/bin/python3 "$ref" train "$tmp/mpnet-base" "$data" "$out/mpnet-base-mnrl.tsv" --lr 2e-5
+/usr/bin/python3 "$ref" train "$tmp/mpnet-base" "$data" "$out/mpnet-base-mnrl.tsv" --lr 1e-6
 ls -l "$out"
