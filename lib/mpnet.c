@@ -14,8 +14,8 @@
  * bottom-up; the bias table's gradient is the sum of the attention score
  * gradients over every layer, sequence and (i, j) of its bucket.
  *
- * Threads: sgemms of the linear layers use OpenBLAS's threads; attention
- * (per sequence and head) and the row-wise passes use ctk_parallel_for with
+ * Threads: the linear layers (split by output columns), attention (per
+ * sequence and head) and the row-wise passes use ctk_parallel_for, with
  * OpenBLAS on one thread. Every reduction across items (LayerNorm's and the
  * bias table's gradients) sums fixed blocks in a fixed order, so results do
  * not depend on the number of threads.
@@ -327,6 +327,63 @@ static void par_layernorm_backward(struct mpnet *b, float *dinp, float *dw, floa
     }
 }
 
+/*
+ * Linear layers split over the threads with OpenBLAS on one thread (as
+ * bert.c does: cheaper here than OpenBLAS's own threads): forward by blocks
+ * of output columns, backward by blocks of dinp's columns and dw's rows.
+ * Each output element is computed by one thread the same way whatever T.
+ */
+struct lin_job {
+    float *out, *dinp, *dw, *db;
+    const float *inp, *w, *b, *dout;
+    int64_t N, C, OC, per, cper;
+};
+
+static void lin_range(void *arg, int t, int64_t lo, int64_t hi)
+{
+    (void)t;
+    struct lin_job *j = arg;
+    for (int64_t k = lo; k < hi; k++) {
+        int64_t o0 = k * j->per, o1 = o0 + j->per < j->OC ? o0 + j->per : j->OC;
+        if (o0 > j->OC) o0 = j->OC;
+        if (!j->dout) {
+            if (o1 > o0) linear_forward_cols(j->out, j->inp, j->w, j->b, j->N, j->C, j->OC, o0, o1);
+            continue;
+        }
+        int64_t c0 = k * j->cper, c1 = c0 + j->cper < j->C ? c0 + j->cper : j->C;
+        if (c0 > j->C) c0 = j->C;
+        linear_backward_part(j->dinp, j->dw, j->db, j->dout, j->inp, j->w, j->N, j->C, j->OC, c0,
+                             c1, o0, o1);
+    }
+}
+
+static int64_t panel(int64_t n, int T) { return ((n + T - 1) / T + 31) / 32 * 32; }
+
+static void par_linear(struct mpnet *b, float *out, const float *inp, const float *w,
+                       const float *bias, int64_t N, int64_t C, int64_t OC)
+{
+    int T = b->threads;
+    if (T == 1) {
+        linear_forward(out, inp, w, bias, N, C, OC);
+        return;
+    }
+    struct lin_job j = {out, NULL, NULL, NULL, inp, w, bias, NULL, N, C, OC, panel(OC, T), 0};
+    ctk_parallel_for(T, T, lin_range, &j);
+}
+
+static void par_linear_backward(struct mpnet *b, float *dinp, float *dw, float *db,
+                                const float *dout, const float *inp, const float *w, int64_t N,
+                                int64_t C, int64_t OC)
+{
+    int T = b->threads;
+    if (T == 1) {
+        linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+        return;
+    }
+    struct lin_job j = {NULL, dinp, dw, db, inp, w, NULL, dout, N, C, OC, panel(OC, T), panel(C, T)};
+    ctk_parallel_for(T, T, lin_range, &j);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Attention with the relative position bias                                 */
 
@@ -440,9 +497,7 @@ static void att_range(void *arg, int t, int64_t lo, int64_t hi)
 
 static void par_attention(struct mpnet *b, struct att_job *j, int64_t S)
 {
-    if (b->threads > 1) ctk_blas_set_threads(1);
     ctk_parallel_for(S * b->cfg.H, b->threads, att_range, j);
-    if (b->threads > 1) ctk_blas_set_threads(b->threads);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -511,7 +566,7 @@ static int mpnet_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, fl
         a->att_off[s + 1] = a->att_off[s] + H * T * T;
     }
     float hp = train ? c->hidden_p : 0, ap = train ? c->att_p : 0;
-    ctk_blas_set_threads(b->threads);
+    ctk_blas_set_threads(1); /* our threads split the work (see par_linear) */
 
     /* MPNetEmbeddings: word + position, LayerNorm, dropout */
     positions(a->pos, t->ids, t->offsets, S);
@@ -533,17 +588,17 @@ static int mpnet_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, fl
         float *res2 = LAYER(a->res2, l, C);
         float *mean2 = LAYER(a->mean2, l, 1), *rstd2 = LAYER(a->rstd2, l, 1);
 
-        linear_forward(qkv, x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
+        par_linear(b, qkv, x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
         struct att_job aj = {b, atty, NULL, NULL, train ? a->att + l * att_total : NULL, NULL, qkv,
                              t->offsets, ap, site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
-        linear_forward(a->tmp, atty, p->attprojw + l * C * C, p->attprojb + l * C, N, C, C);
+        par_linear(b, a->tmp, atty, p->attprojw + l * C * C, p->attprojb + l * C, N, C, C);
         if (hp > 0) par_ew(b, OP_DROP, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
         par_layernorm(b, h1, res1, mean1, rstd1, a->tmp, x, p->ln1w + l * C, p->ln1b + l * C, N);
 
-        linear_forward(ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
+        par_linear(b, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
         par_ew(b, OP_GELU, ffg, ff, NULL, 0, 0, N * I);
-        linear_forward(a->tmp, ffg, p->fcprojw + l * C * I, p->fcprojb + l * C, N, I, C);
+        par_linear(b, a->tmp, ffg, p->fcprojw + l * C * I, p->fcprojb + l * C, N, I, C);
         if (hp > 0) par_ew(b, OP_DROP, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
         par_layernorm(b, xo, res2, mean2, rstd2, a->tmp, h1, p->ln2w + l * C, p->ln2b + l * C, N);
     }
@@ -580,7 +635,7 @@ static void mpnet_backward(struct ctk_encoder *enc, const float *demb)
     int64_t att_total = a->att_off[S];
     float hp = c->hidden_p, ap = c->att_p;
     uint64_t seed = b->seed;
-    ctk_blas_set_threads(b->threads);
+    ctk_blas_set_threads(1);
 
     struct mpnet_params g;
     mpnet_point_params(&g, enc->params[0].g, c);
@@ -623,12 +678,12 @@ static void mpnet_backward(struct ctk_encoder *enc, const float *demb)
         memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
         par_ew(b, OP_DROP_BW, dtmp, dres, NULL, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
         memset(dffg, 0, (size_t)(N * I) * sizeof(float));
-        linear_backward(dffg, g.fcprojw + l * C * I, g.fcprojb + l * C, dtmp, ffg,
+        par_linear_backward(b, dffg, g.fcprojw + l * C * I, g.fcprojb + l * C, dtmp, ffg,
                         p->fcprojw + l * C * I, N, I, C);
         /* ffg = gelu(ff = h1·Wiᵀ + bi) */
         memset(dff, 0, (size_t)(N * I) * sizeof(float));
         par_ew(b, OP_GELU_BW, dff, dffg, ff, 0, 0, N * I);
-        linear_backward(dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1, p->fcw + l * I * C, N, C, I);
+        par_linear_backward(b, dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1, p->fcw + l * I * C, N, C, I);
 
         /* h1 = LayerNorm(res1 = dropout(atty·Woᵀ + bo) + x) */
         memset(dres, 0, (size_t)(N * C) * sizeof(float));
@@ -638,7 +693,7 @@ static void mpnet_backward(struct ctk_encoder *enc, const float *demb)
         memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
         par_ew(b, OP_DROP_BW, dtmp, dres, NULL, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
         memset(dh1, 0, (size_t)(N * C) * sizeof(float)); /* dh1 reused as datty */
-        linear_backward(dh1, g.attprojw + l * C * C, g.attprojb + l * C, dtmp, atty,
+        par_linear_backward(b, dh1, g.attprojw + l * C * C, g.attprojb + l * C, dtmp, atty,
                         p->attprojw + l * C * C, N, C, C);
         /* atty = attention(qkv, bias); the bias gradient summed per (sequence, head), in order */
         memset(dqkv, 0, (size_t)(N * 3 * C) * sizeof(float));
@@ -651,7 +706,7 @@ static void mpnet_backward(struct ctk_encoder *enc, const float *demb)
             for (int64_t k = 0; k < NBUCKETS; k++) g.relb[k * H + h] += drelb[it * NBUCKETS + k];
         }
         /* qkv = x·Wqkvᵀ + bqkv */
-        linear_backward(dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, x,
+        par_linear_backward(b, dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, x,
                         p->qkvw + l * 3 * C * C, N, C, 3 * C);
     }
 
