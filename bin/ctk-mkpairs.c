@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "err.h"
+#include "opts.h"
+#include "hash.h"
 #include "rng.h"
 #include "stream.h"
 #include "textio.h"
@@ -72,16 +74,6 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
-static int64_t parse_count(const char *opt, const char *s)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < 1)
-        ctk_usage("%s must be a positive integer, not '%s'", opt, s);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { OPT_SEED = 256, OPT_SIMCSE, OPT_NLI, OPT_HELP, OPT_VERSION };
@@ -112,8 +104,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else if (!strcmp(optarg, "unique")) o->strategy = ST_UNIQUE;
             else ctk_usage("unknown sampling strategy '%s' (oversampling, undersampling or unique)", optarg);
             break;
-        case 'n': o->iterations = parse_count("--iterations", optarg); break;
-        case 'N': o->num_pairs = parse_count("--num-pairs", optarg); break;
+        case 'n': o->iterations = ctk_opt_int64("--iterations", optarg, 1, INT64_MAX); break;
+        case 'N': o->num_pairs = ctk_opt_int64("--num-pairs", optarg, 1, INT64_MAX); break;
         case OPT_SEED: {
             char *end;
             errno = 0;
@@ -353,19 +345,9 @@ static void read_examples(const struct opts *o, struct examples *x)
 
 /* --- pseudorandom permutations of 0..M-1 ------------------------------- */
 
-static uint64_t mix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 /*
  * A bijection of 0..M-1: a 4-round Feistel network on 2h bits (round keys
- * from lib/rng.h's stream `stream` of the seed, round function fmix64),
+ * from lib/rng.h's stream `stream` of the seed, round function lib/hash.h's ctk_fmix64),
  * cycle-walked into range: positive pair k is perm(k), so any pair can be
  * computed without listing the others.
  */
@@ -391,7 +373,7 @@ static uint64_t perm_at(const struct perm *p, uint64_t x)
     do {
         uint64_t l = x >> p->h, r = x & mask;
         for (int i = 0; i < 4; i++) {
-            uint64_t t = l ^ (mix64(r ^ p->key[i]) & mask);
+            uint64_t t = l ^ (ctk_fmix64(r ^ p->key[i]) & mask);
             l = r;
             r = t;
         }
@@ -502,7 +484,7 @@ static void positive(const struct sampler *s, uint64_t k, int64_t *a, int64_t *b
     unrank_pair(n, t - s->cpos[c], &i, &j);
     *a = s->order[s->start[c] + (int64_t)i];
     *b = s->order[s->start[c] + (int64_t)j];
-    if (mix64(s->seed ^ (k * 0xD6E8FEB86659FD93ULL) ^ 0x51) & 1) {  /* either text may come first */
+    if (ctk_fmix64(s->seed ^ (k * 0xD6E8FEB86659FD93ULL) ^ 0x51) & 1) {  /* either text may come first */
         int64_t tmp = *a;
         *a = *b;
         *b = tmp;
@@ -519,7 +501,7 @@ static void negative(const struct sampler *s, uint64_t k, int64_t *a, int64_t *b
     uint64_t u = t - s->cneg[q], nb = (uint64_t)(s->start[cb + 1] - s->start[cb]);
     *a = s->order[s->start[ca] + (int64_t)(u / nb)];
     *b = s->order[s->start[cb] + (int64_t)(u % nb)];
-    if (mix64(s->seed ^ (k * 0xD6E8FEB86659FD93ULL) ^ 0x52) & 1) {
+    if (ctk_fmix64(s->seed ^ (k * 0xD6E8FEB86659FD93ULL) ^ 0x52) & 1) {
         int64_t tmp = *a;
         *a = *b;
         *b = tmp;
@@ -531,7 +513,7 @@ static int64_t other_class_row(const struct sampler *s, uint64_t k, int64_t r)
 {
     int c = s->x->cls[r];
     uint64_t nc = (uint64_t)(s->start[c + 1] - s->start[c]);
-    uint64_t u = mix64(s->seed ^ mix64(k + 0x1234567ULL)) % ((uint64_t)s->x->n - nc);
+    uint64_t u = ctk_fmix64(s->seed ^ ctk_fmix64(k + 0x1234567ULL)) % ((uint64_t)s->x->n - nc);
     if ((int64_t)u >= s->start[c]) u += nc;
     return s->order[u];
 }

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 #include "diag.h"
+#include "hash.h"
 #include "rng.h"
 
 #include <cblas.h>
@@ -594,13 +595,6 @@ double ctk_diag_spearman(const double *x, const double *y, int64_t n)
 
 /* --- class names ------------------------------------------------------------------------------ */
 
-static uint64_t fnv1a(const char *s, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 void ctk_diag_labels_init(struct ctk_diag_labels *l)
 {
     memset(l, 0, sizeof *l);
@@ -624,7 +618,7 @@ static void rehash(struct ctk_diag_labels *l)
     l->hash = xmallocarray((size_t)l->hcap, sizeof(int));
     for (int i = 0; i < l->hcap; i++) l->hash[i] = -1;
     for (int c = 0; c < l->n; c++) {
-        uint64_t h = fnv1a(l->names[c], strlen(l->names[c])) & (uint64_t)(l->hcap - 1);
+        uint64_t h = ctk_fnv1a64(CTK_FNV1A64_OFFSET, l->names[c], strlen(l->names[c])) & (uint64_t)(l->hcap - 1);
         while (l->hash[h] >= 0) h = (h + 1) & (uint64_t)(l->hcap - 1);
         l->hash[h] = c;
     }
@@ -633,7 +627,7 @@ static void rehash(struct ctk_diag_labels *l)
 int ctk_diag_labels_intern(struct ctk_diag_labels *l, const char *name, size_t len)
 {
     if (2 * (l->n + 1) > l->hcap) rehash(l);
-    uint64_t mask = (uint64_t)(l->hcap - 1), h = fnv1a(name, len) & mask;
+    uint64_t mask = (uint64_t)(l->hcap - 1), h = ctk_fnv1a64(CTK_FNV1A64_OFFSET, name, len) & mask;
     for (; l->hash[h] >= 0; h = (h + 1) & mask) {
         const char *s = l->names[l->hash[h]];
         if (strlen(s) == len && memcmp(s, name, len) == 0) return l->hash[h];

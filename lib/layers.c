@@ -178,15 +178,29 @@ HOT static void add_rows(float *res, const float *a, const float *b, int64_t n)
     for (int64_t i = 0; i < n; i++) res[i] = a[i] + b[i];
 }
 
+HOT static void add3_rows(float *res, const float *a, const float *ab, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) res[i] = (a[i] + ab[i]) + b[i];
+}
+
+void bias_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd,
+                                     const float *a, const float *abias, const float *b,
+                                     const float *w, const float *bias, float eps, int64_t N,
+                                     int64_t C)
+{
+    for (int64_t n = 0; n < N; n++) {
+        if (abias) add3_rows(res + n * C, a + n * C, abias, b + n * C, C);
+        else add_rows(res + n * C, a + n * C, b + n * C, C);
+        layernorm_row(out + n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL, res + n * C,
+                      w, bias, eps, C);
+    }
+}
+
 void residual_layernorm_forward(float *out, float *res, float *mean, float *rstd,
                                 const float *a, const float *b, const float *w,
                                 const float *bias, float eps, int64_t N, int64_t C)
 {
-    for (int64_t n = 0; n < N; n++) {
-        add_rows(res + n * C, a + n * C, b + n * C, C);
-        layernorm_row(out + n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL, res + n * C,
-                      w, bias, eps, C);
-    }
+    bias_residual_layernorm_forward(out, res, mean, rstd, a, NULL, b, w, bias, eps, N, C);
 }
 
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
@@ -245,6 +259,21 @@ HOT void gelu_forward(float *out, const float *inp, int64_t n)
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + verf(x * (float)SQRT1_2));
     }
+}
+
+HOT static void bias_gelu_row(float *out, float *pre, const float *inp, const float *b, int64_t C)
+{
+    for (int64_t i = 0; i < C; i++) {
+        float x = inp[i] + b[i];
+        pre[i] = x;
+        out[i] = 0.5f * x * (1.0f + verf(x * (float)SQRT1_2));
+    }
+}
+
+void bias_gelu_forward(float *out, float *pre, const float *inp, const float *b, int64_t N,
+                       int64_t C)
+{
+    for (int64_t n = 0; n < N; n++) bias_gelu_row(out + n * C, pre + n * C, inp + n * C, b, C);
 }
 
 HOT void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n)

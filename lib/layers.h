@@ -64,12 +64,30 @@ void residual_layernorm_forward(float *out, float *res, float *mean, float *rstd
                                 const float *a, const float *b, const float *w,
                                 const float *bias, float eps, int64_t N, int64_t C);
 
+/*
+ * The same with the bias of the dense layer that made a added in the same
+ * pass: res = a + abias (C, per row) + b. Inference folds the bias here
+ * rather than in the sgemm (one pass over the rows fewer); backward: the
+ * bias gradient is the column sum of dres.
+ */
+void bias_residual_layernorm_forward(float *out, float *res, float *mean, float *rstd,
+                                     const float *a, const float *abias, const float *b,
+                                     const float *w, const float *bias, float eps, int64_t N,
+                                     int64_t C);
+
 /* out (n) = inp + b elementwise (a residual); backward: dout flows into both. */
 void residual_forward(float *out, const float *a, const float *b, int64_t n);
 void residual_backward(float *da, float *db, const float *dout, int64_t n);
 
 /* out (n) = 0.5·x·(1 + erf(x/√2)), the exact ("erf") GELU of BERT; out may be inp. */
 void gelu_forward(float *out, const float *inp, int64_t n);
+/*
+ * The intermediate layer's bias and GELU in one pass over (N, C) rows:
+ * pre = inp + b (kept for gelu_backward; may be inp), out = gelu(pre) (may
+ * be pre).
+ */
+void bias_gelu_forward(float *out, float *pre, const float *inp, const float *b, int64_t N,
+                       int64_t C);
 /* dinp += dout · (Φ(x) + x·φ(x)). */
 void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
 

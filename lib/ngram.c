@@ -18,42 +18,21 @@
 #include <utf8proc.h>
 
 #include "fsutil.h"
+#include "hash.h"
 #include "json.h"
 #include "rng.h"
 #include "safetensors.h"
 
 /* --- the hash ------------------------------------------------------------ */
 
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-static uint64_t fmix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
-static inline uint64_t fnv_bytes(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
 static inline uint64_t fnv_start(uint64_t seed, char tag)
 {
-    return fnv_bytes(FNV_OFFSET ^ seed, &tag, 1);
+    return ctk_fnv1a64(CTK_FNV1A64_OFFSET ^ seed, &tag, 1);
 }
 
 uint64_t ctk_ngram_hash(uint64_t seed, char tag, const char *s, size_t n)
 {
-    return fmix64(fnv_bytes(fnv_start(seed, tag), s, n));
+    return ctk_fmix64(ctk_fnv1a64(fnv_start(seed, tag), s, n));
 }
 
 /* --- configuration ------------------------------------------------------- */
@@ -211,7 +190,7 @@ struct feat_out {
 static inline void emit(struct feat_out *o, uint64_t h)
 {
     if (o->n < o->cap)
-        o->ids[o->n] = (int32_t)(fmix64(h) % o->buckets);
+        o->ids[o->n] = (int32_t)(ctk_fmix64(h) % o->buckets);
     o->n++;
 }
 
@@ -278,8 +257,8 @@ int64_t ctk_ngram_features(const struct ctk_ngram_cfg *cfg, const char *text, si
             if ((size_t)n > t + 1) break;
             uint64_t h = fnv_start(cfg->hash_seed, 'w');
             for (size_t u = t + 1 - (size_t)n; u <= t; u++) {
-                if (u > t + 1 - (size_t)n) h = fnv_bytes(h, " ", 1);
-                h = fnv_bytes(h, lb + off[tb[u]], off[te[u]] - off[tb[u]]);
+                if (u > t + 1 - (size_t)n) h = ctk_fnv1a64(h, " ", 1);
+                h = ctk_fnv1a64(h, lb + off[tb[u]], off[te[u]] - off[tb[u]]);
             }
             emit(&o, h);
         }
@@ -290,11 +269,11 @@ int64_t ctk_ngram_features(const struct ctk_ngram_cfg *cfg, const char *text, si
             uint64_t h = fnv_start(cfg->hash_seed, 'c');
             for (size_t n = 1; n <= (size_t)cfg->char_max && s + n <= L + 2; n++) {
                 size_t v = s + n - 1;
-                if (v == 0) h = fnv_bytes(h, "<", 1);
-                else if (v == L + 1) h = fnv_bytes(h, ">", 1);
+                if (v == 0) h = ctk_fnv1a64(h, "<", 1);
+                else if (v == L + 1) h = ctk_fnv1a64(h, ">", 1);
                 else {
                     size_t cp = tb[t] + v - 1;
-                    h = fnv_bytes(h, lb + off[cp], off[cp + 1] - off[cp]);
+                    h = ctk_fnv1a64(h, lb + off[cp], off[cp + 1] - off[cp]);
                 }
                 if (n >= (size_t)cfg->char_min) emit(&o, h);
             }
@@ -383,7 +362,7 @@ static void reserve_saved(struct ngram *m, int64_t S, int64_t N)
 static int dropped(uint64_t seed, int64_t s, int64_t k, double p)
 {
     if (p <= 0) return 0;
-    uint64_t x = fmix64(seed ^ fmix64(((uint64_t)s << 32) ^ (uint64_t)k ^ 0x5bd1e995ULL));
+    uint64_t x = ctk_fmix64(seed ^ ctk_fmix64(((uint64_t)s << 32) ^ (uint64_t)k ^ 0x5bd1e995ULL));
     return (double)(x >> 11) * 0x1.0p-53 < p;
 }
 
@@ -781,7 +760,7 @@ static int file_hash(const char *path, uint64_t *h, struct ctk_err *e)
     size_t len;
     char *buf = ctk_read_file(path, &len, e);
     if (!buf) return -1;
-    *h = fmix64(fnv_bytes(FNV_OFFSET, buf, len));
+    *h = ctk_fmix64(ctk_fnv1a64(CTK_FNV1A64_OFFSET, buf, len));
     free(buf);
     return 0;
 }

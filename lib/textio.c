@@ -13,6 +13,7 @@
 #include "streampriv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -854,9 +855,12 @@ int ctk_text_write_begin(struct ctk_text_writer *w, FILE *f, const char *name,
     if (format == CTK_TEXT_NPY) {
         if (ncols != 1 || m->cols[cols[0]].kind != CTK_COL_DENSE)
             return ctk_err_set(e, ".npy output holds exactly one dense column (choose one with -c)");
+        /* Rewritten in place only in a regular file not opened for appending. */
         struct stat st;
         off_t at = lseek(fileno(f), 0, SEEK_CUR);
-        if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && at >= 0) {
+        int fl = fcntl(fileno(f), F_GETFL);
+        if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && at >= 0 && fl >= 0 &&
+            !(fl & O_APPEND)) {
             fflush(f);
             w->start = (long long)ftello(f);
         } else {

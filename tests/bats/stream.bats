@@ -112,3 +112,16 @@ check_damaged() {
         [ "$status" -eq 0 ] && [ -z "$output" ] || { echo "$m: $output"; return 1; }
     done
 }
+
+@test "shards converted apart and merged in order get their line numbers back with --renumber" {
+    seq 1 1000 | sed 's/^/line /' > "$TMP/all.txt"
+    (cd "$TMP" && split -l 300 all.txt part.)
+    for p in "$TMP"/part.??; do ctk-cat -t stream "$p" > "$p.ctk"; done
+    pipeline "cat '$TMP'/part.??.ctk | ctk-cat --renumber -c id,text > '$TMP/merged'"
+    pipeline "ctk-cat '$TMP/all.txt' | ctk-cat -c id,text > '$TMP/whole'"
+    cmp "$TMP/whole" "$TMP/merged"
+    if command -v parallel >/dev/null; then
+        pipeline "parallel --pipe -k --block 2k ctk-cat -t stream < '$TMP/all.txt' | ctk-cat --renumber -c id,text > '$TMP/par'"
+        cmp "$TMP/whole" "$TMP/par"
+    fi
+}

@@ -24,6 +24,8 @@
 #define residual_forward d_residual_forward
 #define residual_backward d_residual_backward
 #define gelu_forward d_gelu_forward
+#define bias_gelu_forward d_bias_gelu_forward
+#define bias_residual_layernorm_forward d_bias_residual_layernorm_forward
 #define gelu_backward d_gelu_backward
 #define dropout_forward d_dropout_forward
 #define dropout_forward_part d_dropout_forward_part

@@ -117,6 +117,13 @@ static void forward_tests(void)
     float *want2 = getf("ln.res_out", NULL);
     residual_layernorm_forward(out, res, mean, rstd, x, x2, w, b, 1e-12f, 4, 16);
     check("residual layernorm forward (float)", diff_f(out, want2, n), 2e-6);
+    /* the bias folded into the same pass: the same numbers as adding it first */
+    float xb[64], out2[64], ab[16];
+    for (int i = 0; i < 16; i++) ab[i] = 0.25f * (float)(i % 5) - 0.5f;
+    for (int i = 0; i < 64; i++) xb[i] = x[i] + ab[i % 16];
+    residual_layernorm_forward(out, res, mean, rstd, xb, x2, w, b, 1e-12f, 4, 16);
+    bias_residual_layernorm_forward(out2, res, mean, rstd, x, ab, x2, w, b, 1e-12f, 4, 16);
+    check("bias + residual layernorm = residual layernorm of a + bias", diff_f(out2, out, 64), 0);
     double ddx[64], ddx2[64], dres[64], dmean[4], drstd[4], dlw[16], dlb[16];
     for (int i = 0; i < 64; i++) ddx[i] = x[i], ddx2[i] = x2[i];
     for (int i = 0; i < 16; i++) dlw[i] = w[i], dlb[i] = b[i];
@@ -129,6 +136,15 @@ static void forward_tests(void)
     float g[73];
     gelu_forward(g, x, (int64_t)n);
     check("gelu forward (float, erf approximation)", diff_f(g, want, n), 3e-7);
+    {
+        float pre[72], g2[72], gb[8];
+        for (int i = 0; i < 8; i++) gb[i] = 0.5f * (float)i - 2;
+        for (int i = 0; i < 72; i++) pre[i] = x[i] + gb[i % 8];
+        gelu_forward(g2, pre, 72);
+        float pre2[72], g3[72];
+        bias_gelu_forward(g3, pre2, x, gb, 9, 8);
+        check("bias_gelu = gelu of inp + bias", diff_f(g3, g2, 72) + diff_f(pre2, pre, 72), 0);
+    }
     double dg[73], dgx[73];
     for (size_t i = 0; i < n; i++) dgx[i] = x[i];
     d_gelu_forward(dg, dgx, (int64_t)n);
