@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "err.h"
+#include "opts.h"
 #include "hdbscan.h"
 #include "stream.h"
 #include "table.h"
@@ -42,14 +43,6 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
-static int64_t count_arg(const char *name, const char *s, int64_t lo)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || v < lo) ctk_usage("--%s=%s: expected a whole number of at least %lld", name, s, (long long)lo);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { O_SELECT = 256, O_METRIC, O_HELP, O_VERSION };
@@ -71,8 +64,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
     while ((c = getopt_long(argc, argv, "c:m:s:j:q", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': o->column = optarg; break;
-        case 'm': o->h.min_cluster_size = count_arg("min-cluster-size", optarg, 2); break;
-        case 's': o->h.min_samples = count_arg("min-samples", optarg, 1); break;
+        case 'm': o->h.min_cluster_size = ctk_opt_int64("--min-cluster-size", optarg, 2, INT64_MAX); break;
+        case 's': o->h.min_samples = ctk_opt_int64("--min-samples", optarg, 1, INT64_MAX); break;
         case O_SELECT:
             if (!strcmp(optarg, "eom"))
                 o->h.selection = CTK_HDBSCAN_EOM;
@@ -89,7 +82,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else
                 ctk_usage("--metric=%s: expected euclidean or cosine", optarg);
             break;
-        case 'j': threads = (int)count_arg("threads", optarg, 1); break;
+        case 'j': threads = (int)ctk_opt_int64("--threads", optarg, 1, INT64_MAX); break;
         case 'q': ctk_set_quiet(1); break;
         case O_HELP: usage(); break;
         case O_VERSION: ctk_version(); break;

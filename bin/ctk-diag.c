@@ -15,6 +15,7 @@
 #include "diag.h"
 #include "diagreport.h"
 #include "err.h"
+#include "opts.h"
 #include "f16.h"
 #include "stream.h"
 #include "yamlout.h"
@@ -83,16 +84,6 @@ static void usage(FILE *f)
             DEFAULT_SAMPLE_PAIRS);
 }
 
-static int64_t parse_int(const char *s, const char *opt, int64_t lo, int64_t hi)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        ctk_usage("%s must be an integer from %lld to %lld; you gave '%s'", opt, (long long)lo, (long long)hi, s);
-    return v;
-}
-
 static void parse_fail_on(struct opts *o, const char *arg)
 {
     char *s = xstrdup(arg), *save = NULL;
@@ -159,12 +150,12 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else ctk_usage("--format must be text, yaml or json; you gave '%s'", optarg);
             break;
         case 'F': parse_fail_on(o, optarg); break;
-        case 'n': o->sample_pairs = parse_int(optarg, "--sample-pairs", 1, MAX_SAMPLE_PAIRS); break;
-        case OPT_SEED: o->seed = (uint64_t)parse_int(optarg, "--seed", 0, INT64_MAX); break;
-        case 'k': o->k = (int)parse_int(optarg, "-k", 1, 1000); break;
+        case 'n': o->sample_pairs = ctk_opt_int64("--sample-pairs", optarg, 1, MAX_SAMPLE_PAIRS); break;
+        case OPT_SEED: o->seed = (uint64_t)ctk_opt_int64("--seed", optarg, 0, INT64_MAX); break;
+        case 'k': o->k = (int)ctk_opt_int64("-k", optarg, 1, 1000); break;
         case OPT_COLUMN: o->column = optarg; break;
         case OPT_LABEL: o->label_column = optarg; break;
-        case 'j': o->threads = (int)parse_int(optarg, "--threads", 1, 1024); break;
+        case 'j': o->threads = (int)ctk_opt_int64("--threads", optarg, 1, 1024); break;
         case 'q': ctk_set_quiet(1); break;
         case OPT_HELP: usage(stdout); exit(0);
         case OPT_VERSION: ctk_version();

@@ -19,6 +19,7 @@
 
 #include "blas.h"
 #include "err.h"
+#include "opts.h"
 #include "head.h"
 #include "logreg.h"
 #include "mlp_head.h"
@@ -68,24 +69,6 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
-static double parse_num(const char *s, const char *opt)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !isfinite(v))
-        ctk_usage("%s: '%s' is not a number", opt, s);
-    return v;
-}
-
-static long parse_int(const char *s, const char *opt, long lo, long hi)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi)
-        ctk_usage("%s: '%s' is not a whole number from %ld to %ld", opt, s, lo, hi);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { OPT_CW = 256, OPT_MAXIT, OPT_TOL, OPT_ML, OPT_EMB, OPT_LAB, OPT_MLP, OPT_ALPHA, OPT_SEED,
@@ -119,7 +102,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
         switch (c) {
         case 'o': o->output = optarg; break;
         case 'C':
-            o->lr.C = parse_num(optarg, "-C");
+            o->lr.C = ctk_opt_double("-C", optarg, -INFINITY, INFINITY);
             if (!(o->lr.C > 0))
                 ctk_usage("-C must be positive; you gave %s", optarg);
             break;
@@ -132,28 +115,28 @@ static void parse_options(int argc, char **argv, struct opts *o)
                 ctk_usage("--class-weight: '%s' is not one of: none, balanced", optarg);
             break;
         case OPT_MAXIT:
-            o->lr.max_iter = (int)parse_int(optarg, "--max-iter", 1, 10000000);
+            o->lr.max_iter = (int)ctk_opt_int64("--max-iter", optarg, 1, 10000000);
             o->max_iter_given = 1;
             break;
         case OPT_MLP:
             o->use_mlp = 1;
-            o->mlp.hidden = (int)parse_int(optarg, "--mlp", 1, 65536);
+            o->mlp.hidden = (int)ctk_opt_int64("--mlp", optarg, 1, 65536);
             break;
         case OPT_ALPHA:
-            o->mlp.alpha = parse_num(optarg, "--alpha");
+            o->mlp.alpha = ctk_opt_double("--alpha", optarg, -INFINITY, INFINITY);
             if (!(o->mlp.alpha >= 0))
                 ctk_usage("--alpha must not be negative; you gave %s", optarg);
             break;
-        case OPT_SEED: o->mlp.seed = (uint64_t)parse_int(optarg, "--seed", 0, LONG_MAX); break;
+        case OPT_SEED: o->mlp.seed = (uint64_t)ctk_opt_int64("--seed", optarg, 0, INT64_MAX); break;
         case OPT_TOL:
-            o->lr.tol = parse_num(optarg, "--tol");
+            o->lr.tol = ctk_opt_double("--tol", optarg, -INFINITY, INFINITY);
             if (!(o->lr.tol >= 0))
                 ctk_usage("--tol must not be negative; you gave %s", optarg);
             break;
         case OPT_ML: o->multilabel = 1; break;
         case OPT_EMB: o->emb_col = optarg; break;
         case OPT_LAB: o->label_col = optarg; break;
-        case 'j': o->threads = (int)parse_int(optarg, "--threads", 1, 4096); break;
+        case 'j': o->threads = (int)ctk_opt_int64("--threads", optarg, 1, 4096); break;
         case 'q': ctk_set_quiet(1); break;
         case OPT_HELP: usage(); break;
         case OPT_VER: ctk_version(); break;

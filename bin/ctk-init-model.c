@@ -11,6 +11,7 @@
  */
 #include "config.h"
 #include "err.h"
+#include "opts.h"
 #include "fsutil.h"
 #include "json.h"
 #include "model.h"
@@ -84,16 +85,6 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
-static int64_t parse_count(const char *opt, const char *s, int64_t max)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > max)
-        ctk_usage("%s must be an integer from 1 to %lld; you gave '%s'", opt, (long long)max, s);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { O_FORCE = 256, O_LAYERS, O_HIDDEN, O_HEADS, O_INTER, O_VSIZE, O_MAXPOS, O_MSL,
@@ -125,13 +116,13 @@ static void parse_options(int argc, char **argv, struct opts *o)
         case 'p': preset = optarg; break;
         case 'o': o->out = optarg; break;
         case O_FORCE: o->force = 1; break;
-        case O_LAYERS: o->layers = parse_count("--layers", optarg, 1024); break;
-        case O_HIDDEN: o->hidden = parse_count("--hidden", optarg, 1 << 16); break;
-        case O_HEADS: o->heads = parse_count("--heads", optarg, 1024); break;
-        case O_INTER: o->intermediate = parse_count("--intermediate", optarg, 1 << 20); break;
-        case O_VSIZE: o->vocab_size = parse_count("--vocab-size", optarg, 1 << 24); break;
-        case O_MAXPOS: o->max_positions = parse_count("--max-positions", optarg, 1 << 20); break;
-        case O_MSL: o->max_seq_length = parse_count("--max-seq-length", optarg, 1 << 20); break;
+        case O_LAYERS: o->layers = ctk_opt_int64("--layers", optarg, 1, 1024); break;
+        case O_HIDDEN: o->hidden = ctk_opt_int64("--hidden", optarg, 1, 1 << 16); break;
+        case O_HEADS: o->heads = ctk_opt_int64("--heads", optarg, 1, 1024); break;
+        case O_INTER: o->intermediate = ctk_opt_int64("--intermediate", optarg, 1, 1 << 20); break;
+        case O_VSIZE: o->vocab_size = ctk_opt_int64("--vocab-size", optarg, 1, 1 << 24); break;
+        case O_MAXPOS: o->max_positions = ctk_opt_int64("--max-positions", optarg, 1, 1 << 20); break;
+        case O_MSL: o->max_seq_length = ctk_opt_int64("--max-seq-length", optarg, 1, 1 << 20); break;
         case O_VOCAB: o->vocab = optarg; break;
         case O_CASED: o->cased = 1; break;
         case O_UNCASED: o->cased = 0; break;

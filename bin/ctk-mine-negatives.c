@@ -33,6 +33,7 @@
 
 #include "bm25.h"
 #include "err.h"
+#include "opts.h"
 #include "knn.h"
 #include "mine.h"
 #include "rng.h"
@@ -102,27 +103,6 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
-static double parse_real(const char *opt, const char *s, double lo, double hi)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
-        ctk_usage("%s: '%s' is not a number from %g to %g", opt, s, lo, hi);
-    return v;
-}
-
-static int64_t parse_count(const char *opt, const char *s, int64_t lo, int64_t hi)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        ctk_usage("%s: '%s' is not a whole number from %lld to %lld", opt, s, (long long)lo,
-                  (long long)hi);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum {
@@ -179,14 +159,14 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else
                 ctk_usage("--method: '%s' is not one of: model, bm25", optarg);
             break;
-        case 'n': o->mine.num_negatives = (int)parse_count("--num-negatives", optarg, 1, 1000); break;
-        case OPT_RMIN: o->mine.range_min = parse_count("--range-min", optarg, 0, 1000000); break;
-        case OPT_RMAX: o->mine.range_max = parse_count("--range-max", optarg, 1, 1000000); break;
-        case OPT_MAXS: o->mine.max_score = parse_real("--max-score", optarg, -1e30, 1e30); break;
-        case OPT_MINS: o->mine.min_score = parse_real("--min-score", optarg, -1e30, 1e30); break;
-        case OPT_MARGIN: o->mine.margin = parse_real("--margin", optarg, -1e30, 1e30); break;
+        case 'n': o->mine.num_negatives = (int)ctk_opt_int64("--num-negatives", optarg, 1, 1000); break;
+        case OPT_RMIN: o->mine.range_min = ctk_opt_int64("--range-min", optarg, 0, 1000000); break;
+        case OPT_RMAX: o->mine.range_max = ctk_opt_int64("--range-max", optarg, 1, 1000000); break;
+        case OPT_MAXS: o->mine.max_score = ctk_opt_double("--max-score", optarg, -1e30, 1e30); break;
+        case OPT_MINS: o->mine.min_score = ctk_opt_double("--min-score", optarg, -1e30, 1e30); break;
+        case OPT_MARGIN: o->mine.margin = ctk_opt_double("--margin", optarg, -1e30, 1e30); break;
         case OPT_RMARGIN:
-            o->mine.relative_margin = parse_real("--relative-margin", optarg, 0, 1);
+            o->mine.relative_margin = ctk_opt_double("--relative-margin", optarg, 0, 1);
             break;
         case OPT_SAMPLING:
             if (strcmp(optarg, "top") == 0)
@@ -196,7 +176,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else
                 ctk_usage("--sampling-strategy: '%s' is not one of: top, random", optarg);
             break;
-        case OPT_SEED: o->seed = (uint64_t)parse_count("--seed", optarg, 0, INT64_MAX); break;
+        case OPT_SEED: o->seed = (uint64_t)ctk_opt_int64("--seed", optarg, 0, INT64_MAX); break;
         case 'f':
             if (strcmp(optarg, "triplet") == 0)
                 o->format = FORMAT_TRIPLET;
@@ -206,14 +186,14 @@ static void parse_options(int argc, char **argv, struct opts *o)
                 ctk_usage("--format: '%s' is not one of: triplet, n-tuple", optarg);
             break;
         case OPT_CURR: o->curriculum = 1; break;
-        case OPT_STAGES: o->stages = (int32_t)parse_count("--stages", optarg, 1, 1000); break;
-        case OPT_K1: o->k1 = parse_real("--k1", optarg, 0, 1000); break;
-        case OPT_B: o->b = parse_real("--b", optarg, 0, 1); break;
+        case OPT_STAGES: o->stages = (int32_t)ctk_opt_int64("--stages", optarg, 1, 1000); break;
+        case OPT_K1: o->k1 = ctk_opt_double("--k1", optarg, 0, 1000); break;
+        case OPT_B: o->b = ctk_opt_double("--b", optarg, 0, 1); break;
         case OPT_ACOL: o->anchor_col = optarg; break;
         case OPT_PCOL: o->positive_col = optarg; break;
         case OPT_TCOL: o->text_col = optarg; break;
         case OPT_LCOL: o->label_col = optarg; break;
-        case 'j': o->threads = (int)parse_count("--threads", optarg, 1, 4096); break;
+        case 'j': o->threads = (int)ctk_opt_int64("--threads", optarg, 1, 4096); break;
         case 'q': ctk_set_quiet(1); break;
         case OPT_HELP: usage(); break;
         case OPT_VERSION: ctk_version(); break;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "opts.h"
 #include "hash.h"
 #include "rng.h"
 #include "stream.h"
@@ -73,16 +74,6 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
-static int64_t parse_count(const char *opt, const char *s)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < 1)
-        ctk_usage("%s must be a positive integer, not '%s'", opt, s);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { OPT_SEED = 256, OPT_SIMCSE, OPT_NLI, OPT_HELP, OPT_VERSION };
@@ -113,8 +104,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else if (!strcmp(optarg, "unique")) o->strategy = ST_UNIQUE;
             else ctk_usage("unknown sampling strategy '%s' (oversampling, undersampling or unique)", optarg);
             break;
-        case 'n': o->iterations = parse_count("--iterations", optarg); break;
-        case 'N': o->num_pairs = parse_count("--num-pairs", optarg); break;
+        case 'n': o->iterations = ctk_opt_int64("--iterations", optarg, 1, INT64_MAX); break;
+        case 'N': o->num_pairs = ctk_opt_int64("--num-pairs", optarg, 1, INT64_MAX); break;
         case OPT_SEED: {
             char *end;
             errno = 0;

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "err.h"
+#include "opts.h"
 #include "fsutil.h"
 #include "plot.h"
 #include "stream.h"
@@ -56,14 +57,6 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
-static int int_arg(const char *name, const char *s, int lo, int hi)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi) ctk_usage("--%s=%s: expected a whole number from %d to %d", name, s, lo, hi);
-    return (int)v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { O_COLOR = 256, O_PANEL_TITLES, O_COMPARE, O_POINT, O_HELP, O_VERSION };
@@ -110,8 +103,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
             break;
         }
         case O_COMPARE: o->compare = optarg; break;
-        case 'W': o->width = int_arg("width", optarg, 64, 16384); break;
-        case 'H': o->height = int_arg("height", optarg, 64, 16384); break;
+        case 'W': o->width = (int)ctk_opt_int64("--width", optarg, 64, 16384); break;
+        case 'H': o->height = (int)ctk_opt_int64("--height", optarg, 64, 16384); break;
         case O_POINT: {
             char *end;
             o->point_size = strtod(optarg, &end);

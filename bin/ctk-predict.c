@@ -18,6 +18,7 @@
 
 #include "blas.h"
 #include "err.h"
+#include "opts.h"
 #include "head.h"
 #include "knn.h"
 #include "logreg.h"
@@ -71,24 +72,6 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
-static double parse_prob(const char *s, const char *opt)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= 0 && v <= 1))
-        ctk_usage("%s: '%s' is not a number from 0 to 1", opt, s);
-    return v;
-}
-
-static long parse_int(const char *s, const char *opt, long lo, long hi)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi)
-        ctk_usage("%s: '%s' is not a whole number from %ld to %ld", opt, s, lo, hi);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { OPT_NB = 256, OPT_MINC, OPT_MINA, OPT_HDR, OPT_EMB, OPT_LAB, OPT_HELP, OPT_VER };
@@ -129,15 +112,15 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else
                 ctk_usage("--format: '%s' is not one of: tsv, jsonl, stream", optarg);
             break;
-        case 't': o->topk = (int)parse_int(optarg, "--top-k", 1, 1000000); break;
+        case 't': o->topk = (int)ctk_opt_int64("--top-k", optarg, 1, 1000000); break;
         case OPT_NB: o->neighbors = optarg; break;
-        case 'k': o->k = (int)parse_int(optarg, "-k", 1, 100000); break;
-        case OPT_MINC: o->min_conf = parse_prob(optarg, "--min-confidence"); break;
-        case OPT_MINA: o->min_agree = parse_prob(optarg, "--min-agreement"); break;
+        case 'k': o->k = (int)ctk_opt_int64("-k", optarg, 1, 100000); break;
+        case OPT_MINC: o->min_conf = ctk_opt_double("--min-confidence", optarg, 0, 1); break;
+        case OPT_MINA: o->min_agree = ctk_opt_double("--min-agreement", optarg, 0, 1); break;
         case OPT_HDR: o->header = 1; break;
         case OPT_EMB: o->emb_col = optarg; break;
         case OPT_LAB: o->label_col = optarg; break;
-        case 'j': o->threads = (int)parse_int(optarg, "--threads", 1, 4096); break;
+        case 'j': o->threads = (int)ctk_opt_int64("--threads", optarg, 1, 4096); break;
         case 'q': ctk_set_quiet(1); break;
         case OPT_HELP: usage(); break;
         case OPT_VER: ctk_version(); break;

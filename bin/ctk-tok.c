@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "err.h"
+#include "opts.h"
 #include "fsutil.h"
 #include "json.h"
 #include "ngram.h"
@@ -126,15 +127,6 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
-static int64_t parse_count(const char *s, const char *what)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < 0 || v > 1000000000)
-        ctk_usage("%s must be a number from 0 to 1000000000, not '%s'", what, s);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { O_MAXLEN = 256, O_NOSPECIAL, O_PAIR, O_COLUMNS, O_KEEP, O_HEADER, O_NAMES, O_UTF8,
@@ -164,7 +156,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
     while ((c = getopt_long(argc, argv, "m:f:j:qh", lo, NULL)) != -1) {
         switch (c) {
         case 'm': o->model = optarg; break;
-        case O_MAXLEN: o->max_length = parse_count(optarg, "--max-length"); break;
+        case O_MAXLEN: o->max_length = ctk_opt_int64("--max-length", optarg, 0, 1000000000); break;
         case O_NOSPECIAL: o->special = 0; break;
         case O_PAIR: {
             char *comma = strchr(optarg, ',');
@@ -193,7 +185,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
                 ctk_usage("--utf8 must be replace or strict, not '%s'", optarg);
             break;
         case O_SHOW: o->show = 1; break;
-        case 'j': threads = (int)parse_count(optarg, "-j"); break;
+        case 'j': threads = (int)ctk_opt_int64("-j", optarg, 0, 1000000000); break;
         case 'q': ctk_set_quiet(1); break;
         case 'h': usage(); break;
         case O_VERSION: ctk_version(); break;

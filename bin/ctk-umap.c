@@ -10,6 +10,7 @@
  */
 #include "config.h"
 #include "err.h"
+#include "opts.h"
 #include "safetensors.h"
 #include "stream.h"
 #include "table.h"
@@ -78,15 +79,6 @@ static void usage(void)
     exit(CTK_EXIT_OK);
 }
 
-static double num_arg(const char *name, const char *s, double lo, double hi)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi))
-        ctk_usage("--%s=%s: expected a number from %g to %g", name, s, lo, hi);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     enum { O_MIN_DIST = 256, O_SPREAD, O_EPOCHS, O_LR, O_NEG, O_REP, O_LC, O_METRIC, O_INIT, O_EXACT, O_SEED,
@@ -133,17 +125,17 @@ static void parse_options(int argc, char **argv, struct opts *o)
         switch (c) {
         case 'c': o->column = optarg; break;
         case 'o': o->out_col = optarg; break;
-        case 'k': o->u.n_neighbors = (int)num_arg("n-neighbors", optarg, 2, 1000); break;
-        case 'd': o->u.n_components = (int)num_arg("n-components", optarg, 1, 64); break;
-        case O_MIN_DIST: o->u.min_dist = num_arg("min-dist", optarg, 0, 1e6); break;
-        case O_SPREAD: o->u.spread = num_arg("spread", optarg, 1e-6, 1e6); break;
-        case O_EPOCHS: o->u.n_epochs = (int)num_arg("n-epochs", optarg, 1, 1e6); break;
+        case 'k': o->u.n_neighbors = (int)ctk_opt_double("--n-neighbors", optarg, 2, 1000); break;
+        case 'd': o->u.n_components = (int)ctk_opt_double("--n-components", optarg, 1, 64); break;
+        case O_MIN_DIST: o->u.min_dist = ctk_opt_double("--min-dist", optarg, 0, 1e6); break;
+        case O_SPREAD: o->u.spread = ctk_opt_double("--spread", optarg, 1e-6, 1e6); break;
+        case O_EPOCHS: o->u.n_epochs = (int)ctk_opt_double("--n-epochs", optarg, 1, 1e6); break;
         case O_LR:
-            o->u.learning_rate = o->t.learning_rate = num_arg("learning-rate", optarg, 1e-9, 1e6);
+            o->u.learning_rate = o->t.learning_rate = ctk_opt_double("--learning-rate", optarg, 1e-9, 1e6);
             break;
-        case O_NEG: o->u.negative_sample_rate = num_arg("negative-sample-rate", optarg, 0, 1000); break;
-        case O_REP: o->u.repulsion_strength = num_arg("repulsion-strength", optarg, 0, 1e6); break;
-        case O_LC: o->u.local_connectivity = num_arg("local-connectivity", optarg, 0, 1000); break;
+        case O_NEG: o->u.negative_sample_rate = ctk_opt_double("--negative-sample-rate", optarg, 0, 1000); break;
+        case O_REP: o->u.repulsion_strength = ctk_opt_double("--repulsion-strength", optarg, 0, 1e6); break;
+        case O_LC: o->u.local_connectivity = ctk_opt_double("--local-connectivity", optarg, 0, 1000); break;
         case O_METRIC:
             if (ctk_metric_parse(optarg, &o->u.metric) < 0)
                 ctk_usage("--metric=%s: expected euclidean or cosine", optarg);
@@ -156,7 +148,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else
                 ctk_usage("--init=%s: expected spectral or random", optarg);
             break;
-        case O_EXACT: o->u.exact_max = (int64_t)num_arg("exact-max", optarg, 0, 9e15); break;
+        case O_EXACT: o->u.exact_max = (int64_t)ctk_opt_double("--exact-max", optarg, 0, 9e15); break;
         case O_SEED: {
             char *end;
             o->u.seed = strtoull(optarg, &end, 10);
@@ -175,10 +167,10 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else
                 ctk_usage("--method=%s: expected umap or tsne", optarg);
             break;
-        case O_PERP: o->t.perplexity = num_arg("perplexity", optarg, 1e-3, 1e6); break;
-        case O_EXAG: o->t.early_exaggeration = num_arg("early-exaggeration", optarg, 1, 1e6); break;
-        case O_NITER: o->t.n_iter = (int)num_arg("n-iter", optarg, 250, 1e7); break;
-        case O_ANGLE: o->t.angle = num_arg("angle", optarg, 0, 1); break;
+        case O_PERP: o->t.perplexity = ctk_opt_double("--perplexity", optarg, 1e-3, 1e6); break;
+        case O_EXAG: o->t.early_exaggeration = ctk_opt_double("--early-exaggeration", optarg, 1, 1e6); break;
+        case O_NITER: o->t.n_iter = (int)ctk_opt_double("--n-iter", optarg, 250, 1e7); break;
+        case O_ANGLE: o->t.angle = ctk_opt_double("--angle", optarg, 0, 1); break;
         case O_TSNE_METHOD:
             if (!strcmp(optarg, "exact"))
                 o->t.exact = 1;
@@ -187,7 +179,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
             else
                 ctk_usage("--tsne-method=%s: expected barnes_hut or exact", optarg);
             break;
-        case 'j': threads = (int)num_arg("threads", optarg, 1, 4096); break;
+        case 'j': threads = (int)ctk_opt_double("--threads", optarg, 1, 4096); break;
         case 'q': ctk_set_quiet(1); break;
         case O_HELP: usage(); break;
         case O_VERSION: ctk_version(); break;
