@@ -301,6 +301,7 @@ struct corpus {
     int32_t *label;   /* (n) class, LABEL_NONE; on first rows possibly LABEL_CONFLICT */
     int nclass;
     char **class_name;
+    int has_label;    /* the corpus has a label column */
     int32_t *ids;     /* bm25: tokens of every row */
     int64_t *ioff;    /* (n+1) */
     size_t icap;
@@ -392,6 +393,7 @@ static void read_corpus_texts(struct corpus *c, const struct opts *o, const stru
     int lc = ctk_meta_find(&s.meta, o->label_col);
     if (lc >= 0 && s.meta.cols[lc].kind != CTK_COL_STRING)
         ctk_die("%s: column '%s' is not a string column", o->corpus, o->label_col);
+    c->has_label = lc >= 0;
     int ic = -1;
     if (o->method == METHOD_MODEL) {
         c->emb_col = need_col(&s.meta, o->corpus, "emb", CTK_COL_DENSE, CTK_F32,
@@ -995,8 +997,11 @@ static void plan_rows(const struct opts *o, const struct pairs *p, struct choice
 }
 
 /*
- * The output: the pairs' text and scalar columns, then negative[K] and
- * negative[K].score, positive.score and stage. The model identity goes with
+ * The output: the pairs' text and scalar columns, then negative[K],
+ * negative[K].score and, when the corpus has labels, negative[K].label (the
+ * negative's corpus label, empty for a text with two labels), so that
+ * ctk-train-mnrl can mask the negatives of an anchor's class that other
+ * rows bring into the batch; then positive.score and stage. The model identity goes with
  * the embeddings and tokens, which are dropped.
  */
 static void write_output(const struct opts *o, const struct pairs *p, const struct corpus *c,
@@ -1012,22 +1017,30 @@ static void write_output(const struct opts *o, const struct pairs *p, const stru
     for (int k = 0; k < om.ncols; k++)
         map[k] = ctk_meta_find(&p->meta, om.cols[k].name);
     const int N = ch->N, nneg = o->format == FORMAT_TRIPLET ? 1 : N;
-    if (om.ncols + 2 * nneg + 2 > CTK_MAX_COLS)
+    const int per = c->has_label ? 3 : 2;
+    if (om.ncols + per * nneg + 2 > CTK_MAX_COLS)
         ctk_die("--num-negatives %d: the output would have more than %d columns; use --format triplet",
                 N, CTK_MAX_COLS);
-    int negcol[CTK_MAX_COLS], negscol[CTK_MAX_COLS];
+    int negcol[CTK_MAX_COLS], negscol[CTK_MAX_COLS], neglcol[CTK_MAX_COLS];
     for (int t = 0; t < nneg; t++) {
-        char nm[64], sc[80];
+        char nm[64], sc[80], lb[80];
         if (t == 0)
             snprintf(nm, sizeof nm, "negative");
         else
             snprintf(nm, sizeof nm, "negative%d", t + 1);
         snprintf(sc, sizeof sc, "%s.score", nm);
-        if (ctk_meta_find(&om, nm) >= 0 || ctk_meta_find(&om, sc) >= 0)
+        snprintf(lb, sizeof lb, "%s.label", nm);
+        if (ctk_meta_find(&om, nm) >= 0 || ctk_meta_find(&om, sc) >= 0 ||
+            ctk_meta_find(&om, lb) >= 0)
             ctk_die("the pairs already have a column '%s' (mined already?)", nm);
         negcol[t] = ctk_meta_add_col(&om, nm, CTK_COL_STRING, CTK_U8, 0);
         negscol[t] = ctk_meta_add_col(&om, sc, CTK_COL_DENSE, CTK_F32, 0);
         map[negcol[t]] = map[negscol[t]] = -1;
+        neglcol[t] = -1;
+        if (c->has_label) {
+            neglcol[t] = ctk_meta_add_col(&om, lb, CTK_COL_STRING, CTK_U8, 0);
+            map[neglcol[t]] = -1;
+        }
     }
     if (ctk_meta_find(&om, "positive.score") >= 0 || (o->stages && ctk_meta_find(&om, "stage") >= 0))
         ctk_die("the pairs already have a column positive.score or stage (mined already?)");
@@ -1063,6 +1076,11 @@ static void write_output(const struct opts *o, const struct pairs *p, const stru
                 ctk_col_append(&ck, &out.meta, negcol[t], c->text + c->toff[cd->idx],
                                c->toff[cd->idx + 1] - c->toff[cd->idx]);
                 ((float *)ck.cols[negscol[t]].data)[base] = (float)cd->score;
+                if (neglcol[t] >= 0) {
+                    int32_t lab = c->label[cd->idx];
+                    const char *ln = lab >= 0 ? c->class_name[lab] : "";
+                    ctk_col_append(&ck, &out.meta, neglcol[t], ln, (int64_t)strlen(ln));
+                }
             }
             ((float *)ck.cols[poscol].data)[base] = (float)p->pos_score[mr->pair];
             if (stagecol >= 0)

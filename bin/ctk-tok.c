@@ -109,7 +109,7 @@ static void usage(void)
            "      --pair A,B           tokenise columns A and B as one sentence pair into\n"
            "                           A.ids and A.type_ids (ids/type_ids for text)\n"
            "      --columns LIST       the text columns to tokenise (default: every string\n"
-           "                           column but label and pred)\n"
+           "                           column but label, pred and X.label)\n"
            "      --keep-text          keep the text columns in the output\n"
            "  -f, --format FMT         input text format: tsv (default), jsonl, or lines\n"
            "      --header             TSV: the first line names the columns\n"
@@ -266,6 +266,17 @@ static void free_toker(struct toker *tk)
 
 /* --- which columns ------------------------------------------------------------ */
 
+/*
+ * Not text by default: label, pred, and X.label (the label of column X, as
+ * ctk-mine-negatives writes negative.label).
+ */
+static int is_label_col(const char *n)
+{
+    size_t k = strlen(n);
+    return strcmp(n, "label") == 0 || strcmp(n, "pred") == 0 ||
+           (k > 6 && strcmp(n + k - 6, ".label") == 0);
+}
+
 static int in_list(const char *list, const char *name)
 {
     size_t n = strlen(name);
@@ -335,8 +346,7 @@ static int plan(const struct opts *o, const struct ctk_stream_meta *in, struct c
             const char *n = in->cols[i].name;
             if (in->cols[i].kind != CTK_COL_STRING)
                 continue;
-            if (o->columns ? !in_list(o->columns, n)
-                           : (strcmp(n, "label") == 0 || strcmp(n, "pred") == 0))
+            if (o->columns ? !in_list(o->columns, n) : is_label_col(n))
                 continue;
             jobs[njobs].src[0] = i;
             jobs[njobs].src[1] = -1;

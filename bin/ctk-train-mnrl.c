@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "encoder.h"
 #include "err.h"
 #include "fsutil.h"
@@ -284,6 +285,7 @@ int main(int argc, char **argv)
     struct ctk_err e = {{0}};
 
     ctk_init("ctk-train-mnrl", argc, argv);
+    ctk_blas_init(argc, argv); /* may re-execute with faster OpenBLAS kernels */
     parse_options(argc, argv, &o);
 
     if (ctk_stream_open_read(&in, o.input, &e) < 0)

@@ -225,7 +225,7 @@ static double xent_row(const double *z, const unsigned char *keep, int64_t n, in
 }
 
 static double mnrl(const struct ctk_loss_opts *o, int K, int64_t S, int64_t D,
-                   const double *emb, double *demb, const int32_t *label)
+                   const double *emb, double *demb, const int32_t *label, const int32_t *nlabel)
 {
     int64_t M = (int64_t)(K - 1) * S;
     double *xn = xmallocarray((size_t)(K * S * D), sizeof(double));
@@ -243,12 +243,19 @@ static double mnrl(const struct ctk_loss_opts *o, int K, int64_t S, int64_t D,
 
     double w = o->symmetric ? 0.5 / (double)S : 1.0 / (double)S;
     double loss = 0;
-    /* anchor i -> candidates: target i, same-label positives j != i masked */
+    /*
+     * anchor i -> candidates: target i; masked: the positives j != i and the
+     * hard negatives (any row, i's own too) of anchor i's label
+     */
     for (int64_t i = 0; i < S; i++) {
         memset(keep, 1, (size_t)M);
         if (label)
             for (int64_t j = 0; j < S; j++)
                 if (j != i && label[j] == label[i])
+                    keep[j] = 0;
+        if (label && nlabel)
+            for (int64_t j = S; j < M; j++)
+                if (nlabel[j - S] >= 0 && nlabel[j - S] == label[i])
                     keep[j] = 0;
         loss += w * xent_row(z + i * M, keep, M, i, dz + i * M, 1, w);
     }
@@ -374,6 +381,13 @@ double ctk_loss_compute(const struct ctk_loss_opts *o, int K, int64_t S, int64_t
                         const double *emb, double *demb, const double *score,
                         const int32_t *label)
 {
+    return ctk_loss_compute_labeled(o, K, S, D, emb, demb, score, label, NULL);
+}
+
+double ctk_loss_compute_labeled(const struct ctk_loss_opts *o, int K, int64_t S, int64_t D,
+                                const double *emb, double *demb, const double *score,
+                                const int32_t *label, const int32_t *nlabel)
+{
     int kmin, kmax;
     ctk_loss_columns(o->kind, &kmin, &kmax);
     assert(S >= 1 && D >= 1 && K >= kmin && (kmax < 0 || K <= kmax));
@@ -384,7 +398,7 @@ double ctk_loss_compute(const struct ctk_loss_opts *o, int K, int64_t S, int64_t
     switch (o->kind) {
     case CTK_LOSS_MNRL:
     case CTK_LOSS_SIMCSE:
-        return mnrl(o, K, S, D, emb, demb, label);
+        return mnrl(o, K, S, D, emb, demb, label, K > 2 ? nlabel : NULL);
     case CTK_LOSS_COSINE:
         return cosine_mse(S, D, e0, e1, d0, d1, score);
     case CTK_LOSS_CONTRASTIVE:

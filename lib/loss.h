@@ -38,8 +38,14 @@
  * False negatives: with labels (one class id per row), an in-batch candidate
  * of row j != i whose label equals row i's is masked out of row i's softmax,
  * in the positive column (and, for symmetric, the anchor column of the
- * reverse direction). Hard-negative columns are never masked: they are
- * negatives by construction.
+ * reverse direction). With the class of every hard negative too
+ * (ctk_loss_compute_labeled), every hard-negative candidate -- of any row,
+ * row i's own included -- whose class equals row i's is masked out of row
+ * i's softmax as well: a hard negative mined for an anchor of another class
+ * is often of row i's class, and pushing it away would push row i's class
+ * apart. A hard negative of unknown class (-1) is never masked. The reverse
+ * direction of symmetric scores the anchors only, which the label mask
+ * already covers. The target (row i's own positive) is never masked.
  *
  * Everything is computed in double (the batch is small beside the encoder;
  * double keeps the finite-difference checks meaningful).
@@ -98,5 +104,16 @@ int ctk_loss_needs_score(enum ctk_loss_kind k);
 double ctk_loss_compute(const struct ctk_loss_opts *o, int K, int64_t S, int64_t D,
                         const double *emb, double *demb, const double *score,
                         const int32_t *label);
+
+/*
+ * ctk_loss_compute with the classes of the hard negatives:
+ *   nlabel ((K-2), S) class id of row j's text in column c >= 2 at
+ *          [(c-2) S + j], in the id space of label; -1: unknown; or NULL
+ * Only mnrl and simcse use labels, and nlabel only with label. With nlabel
+ * NULL this is ctk_loss_compute, bit for bit.
+ */
+double ctk_loss_compute_labeled(const struct ctk_loss_opts *o, int K, int64_t S, int64_t D,
+                                const double *emb, double *demb, const double *score,
+                                const int32_t *label, const int32_t *nlabel);
 
 #endif

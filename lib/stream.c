@@ -1049,7 +1049,10 @@ static int write_record(struct ctk_stream *s, json_t *root, const void *const *p
     if (memcmp(h, CRC_PREFIX "00000000\"", CRC_PREFIX_LEN + 9) != 0)
         ctk_die("internal error: record header does not begin with its crc32");
     uLong crc = crc32_z(0L, (const Bytef *)h, padded);
-    for (int i = 0; i < nparts; i++) crc = crc32_z(crc, parts[i], sizes[i]);
+    /* zlib's crc32_z(crc, NULL, 0) returns 0, not crc: an empty part (a
+       string column of empty strings has no data buffer) must be skipped */
+    for (int i = 0; i < nparts; i++)
+        if (sizes[i]) crc = crc32_z(crc, parts[i], sizes[i]);
     char hex[9];
     snprintf(hex, sizeof hex, "%08x", (unsigned)(uint32_t)crc);
     memcpy(h + CRC_PREFIX_LEN, hex, 8);

@@ -207,7 +207,9 @@ int ctk_train_data_read(struct ctk_train_data *d, struct ctk_stream *s, enum ctk
                               m->cols[tcols[r]].dtype != CTK_I32))
             tcols[r] = -1;
     }
-    int scol = -1, lcol = -1;
+    int scol = -1, lcol = -1, rlcol[CTK_TRAIN_MAXROLES];
+    for (int r = 0; r < CTK_TRAIN_MAXROLES; r++)
+        rlcol[r] = -1;
     if (ctk_loss_needs_score(k)) {
         scol = ctk_meta_find(m, "score");
         char have[1024];
@@ -225,6 +227,17 @@ int ctk_train_data_read(struct ctk_train_data *d, struct ctk_stream *s, enum ctk
         if (lcol >= 0 && m->cols[lcol].kind != CTK_COL_STRING)
             lcol = -1;
     }
+    /* negative.ids -> negative.label: the class of each hard negative */
+    if (lcol >= 0 && k == CTK_LOSS_MNRL)
+        for (int r = 2; r < K; r++) {
+            char lname[CTK_COL_NAME_MAX + 16];
+            size_t n = strlen(d->role_col[r]);
+            snprintf(lname, sizeof lname, "%.*slabel", (int)(n - 3), d->role_col[r]);
+            rlcol[r] = ctk_meta_find(m, lname);
+            if (rlcol[r] >= 0 && m->cols[rlcol[r]].kind != CTK_COL_STRING)
+                return ctk_err_set(e, "%s: column %s is not a string column (the class of the "
+                                   "negatives in %s)", s->name, lname, d->role_col[r]);
+        }
 
     size_t nids[CTK_TRAIN_MAXROLES] = {0}, capids[CTK_TRAIN_MAXROLES] = {0};
     size_t ntyp[CTK_TRAIN_MAXROLES] = {0}, captyp[CTK_TRAIN_MAXROLES] = {0};
@@ -244,6 +257,10 @@ int ctk_train_data_read(struct ctk_train_data *d, struct ctk_stream *s, enum ctk
                 d->score = xreallocarray(d->score, caprows, sizeof(float));
             if (lcol >= 0)
                 d->label = xreallocarray(d->label, caprows, sizeof(int32_t));
+            for (int r = 2; r < K; r++)
+                if (rlcol[r] >= 0)
+                    d->role_label[r] = xreallocarray(d->role_label[r], caprows,
+                                                     sizeof(int32_t));
         }
         for (int64_t i = 0; i < c.rows; i++) {
             int64_t row = d->R + i;
@@ -280,6 +297,12 @@ int ctk_train_data_read(struct ctk_train_data *d, struct ctk_stream *s, enum ctk
                 const char *t = ctk_col_row(&c, m, lcol, i, &n);
                 d->label[row] = label_id(&lm, t, (size_t)n);
             }
+            for (int r = 2; r < K; r++)
+                if (rlcol[r] >= 0) {
+                    int64_t n;
+                    const char *t = ctk_col_row(&c, m, rlcol[r], i, &n);
+                    d->role_label[r][row] = n > 0 ? label_id(&lm, t, (size_t)n) : -1;
+                }
         }
         d->R += c.rows;
     }
@@ -309,6 +332,9 @@ int ctk_train_data_read(struct ctk_train_data *d, struct ctk_stream *s, enum ctk
         h = digest_bytes(h, d->score, (size_t)d->R * sizeof(float));
     if (d->label)
         h = digest_bytes(h, d->label, (size_t)d->R * sizeof(int32_t));
+    for (int r = 2; r < K; r++)
+        if (d->role_label[r])
+            h = digest_bytes(h, d->role_label[r], (size_t)d->R * sizeof(int32_t));
     d->digest = h;
     return 0;
 }
@@ -320,6 +346,7 @@ void ctk_train_data_free(struct ctk_train_data *d)
         free(d->type_ids[r]);
         free(d->off[r]);
         free(d->hash[r]);
+        free(d->role_label[r]);
     }
     free(d->score);
     free(d->label);
@@ -831,9 +858,24 @@ static double train_step(struct run *r, const struct ctk_train_data *d, struct p
         for (int64_t i = 0; i < B; i++)
             labels[i] = d->label[rows[i]];
     }
-    double loss = ctk_loss_compute(&o->loss, Kl, B, D, embd, dembd, scores, labels);
+    int32_t *nlabels = NULL;
+    for (int k = 2; k < Kl; k++)
+        if (d->role_label[k]) {
+            if (!nlabels)
+                nlabels = xmallocarray((size_t)((Kl - 2) * B), sizeof *nlabels);
+            for (int64_t i = 0; i < B; i++)
+                nlabels[(k - 2) * B + i] = d->role_label[k][rows[i]];
+        }
+    if (nlabels)
+        for (int k = 2; k < Kl; k++)
+            if (!d->role_label[k])
+                for (int64_t i = 0; i < B; i++)
+                    nlabels[(k - 2) * B + i] = -1;
+    double loss = ctk_loss_compute_labeled(&o->loss, Kl, B, D, embd, dembd, scores, labels,
+                                           nlabels);
     free(scores);
     free(labels);
+    free(nlabels);
     for (int64_t i = 0; i < S * D; i++)
         demb[i] = (float)dembd[i];
     if (r->head) {

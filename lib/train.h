@@ -8,7 +8,10 @@
  * negative*.ids (mnrl, triplet), text1.ids, text2.ids and score (cosine,
  * contrastive), ids or anchor.ids (simcse: the one text, encoded twice);
  * X.type_ids ride along when present; a "label" column gives class ids for
- * MNRL's false-negative mask.
+ * MNRL's false-negative mask, and with it a string column X.label beside a
+ * hard-negative column X.ids (ctk-mine-negatives writes negative.label...)
+ * gives the class of that negative (empty: unknown), in the same id space,
+ * so that the mask covers the hard negatives too (loss.h).
  *
  * BATCHES, as sentence-transformers' NoDuplicatesBatchSampler: each epoch
  * the rows are shuffled (xoshiro256** seeded by (seed, epoch), rng.h), then
@@ -89,6 +92,8 @@ struct ctk_train_data {
     uint64_t *hash[CTK_TRAIN_MAXROLES];    /* (R) digest of each text's token ids */
     float *score;                 /* (R) or NULL */
     int32_t *label;               /* (R) class ids, or NULL */
+    int32_t *role_label[CTK_TRAIN_MAXROLES]; /* (R) class id of role k's text (k >= 2,
+                                     from column negative*.label; -1 unknown), or NULL */
     int nlabels;
     uint64_t digest;              /* of everything above */
 };

@@ -213,6 +213,146 @@ static void check_fixture(const char *dir, const char *name)
     free(f.label);
 }
 
+/* --- the class mask over hard negatives ------------------------------------ */
+
+static double run_labeled(const struct ctk_loss_opts *o, int K, int64_t S, int64_t D,
+                          const double *emb, double *g, const int32_t *label,
+                          const int32_t *nlabel)
+{
+    return ctk_loss_compute_labeled(o, K, S, D, emb, g, NULL, label, nlabel);
+}
+
+/*
+ * MNRL written out directly from its definition (loss.h), without the
+ * library's matrix layout: for anchor i, logsumexp over the kept candidates
+ * minus the target's score; candidates are every positive and every hard
+ * negative; kept unless (j != i positive of i's label) or (hard negative of
+ * i's label). Non-symmetric.
+ */
+static double mnrl_direct(double scale, int K, int64_t S, int64_t D, const double *emb,
+                          const int32_t *label, const int32_t *nlabel)
+{
+    double loss = 0;
+    for (int64_t i = 0; i < S; i++) {
+        const double *a = emb + i * D;
+        double se = 0, target = 0;
+        for (int c = 1; c < K; c++)
+            for (int64_t j = 0; j < S; j++) {
+                const double *x = emb + ((int64_t)c * S + j) * D;
+                double ax = 0, aa = 0, xx = 0;
+                for (int64_t d = 0; d < D; d++) {
+                    ax += a[d] * x[d];
+                    aa += a[d] * a[d];
+                    xx += x[d] * x[d];
+                }
+                double z = scale * ax / (sqrt(aa) * sqrt(xx));
+                if (c == 1 && j == i)
+                    target = z;
+                else if (c == 1 && label[j] == label[i])
+                    continue;
+                else if (c >= 2 && nlabel[(c - 2) * S + j] == label[i])
+                    continue;
+                se += exp(z);
+            }
+        loss += (log(se) - target) / (double)S;
+    }
+    return loss;
+}
+
+static void neglabel_checks(void)
+{
+    struct ctk_loss_opts o;
+    ctk_loss_defaults(&o, CTK_LOSS_MNRL);
+    o.scale = 1;
+    /*
+     * Two rows of classes 0 and 1, K = 3. Anchors and positives (1,0), (0,1);
+     * row 0's mined negative is (0,1), of class 1, row 1's is (1,0), of
+     * class 0. Anchor 0's candidates score p0 1, p1 0, n0 0, n1 1: without
+     * negative labels the loss is log(2e + 2) - 1 = log(2 + 2/e); with them
+     * n1 (class 0, anchor 0's class) leaves the softmax: log(e + 2) - 1 =
+     * log(1 + 2/e). Row 1 mirrors row 0.
+     */
+    double e3[] = {1, 0, 0, 1, /* positives */ 1, 0, 0, 1, /* negatives */ 0, 1, 1, 0};
+    int32_t lab[] = {0, 1}, nlab[] = {1, 0}, own[] = {0, 0};
+    double g[12];
+    check("mnrl hard negatives unlabeled", run_labeled(&o, 3, 2, 2, e3, g, lab, NULL),
+          log(2 + 2 / exp(1.0)), 1e-14);
+    check("mnrl hard negatives masked", run_labeled(&o, 3, 2, 2, e3, g, lab, nlab),
+          log(1 + 2 / exp(1.0)), 1e-14);
+    /* nlabel {0, 0}: anchor 0 loses n0 and n1: log(e + 1) - 1; anchor 1 nothing */
+    check("mnrl own hard negative of the anchor's class masked",
+          run_labeled(&o, 3, 2, 2, e3, g, lab, own),
+          0.5 * (log(1 + 1 / exp(1.0)) + log(2 + 2 / exp(1.0))), 1e-14);
+    /* the positive -> anchor direction scores anchors only: the mask of the
+       anchors applies (none here, the labels differ), so it adds log(1 + 1/e) */
+    o.symmetric = 1;
+    check("mnrl symmetric hard negatives masked", run_labeled(&o, 3, 2, 2, e3, g, lab, nlab),
+          0.5 * (log(1 + 2 / exp(1.0)) + log(1 + 1 / exp(1.0))), 1e-14);
+    o.symmetric = 0;
+    /* no anchor labels: the negatives' labels are not used */
+    check("mnrl negative labels without anchor labels", run_labeled(&o, 3, 2, 2, e3, g, NULL, nlab),
+          log(2 + 2 / exp(1.0)), 1e-14);
+
+    /* unknown (-1) negative labels: the very same numbers as no negative labels */
+    ctk_loss_defaults(&o, CTK_LOSS_MNRL);
+    enum { K = 4, S = 6, D = 5 };
+    double emb[K * S * D], gl[K * S * D], gu[K * S * D], gfd[K * S * D];
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < K * S * D; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        emb[i] = (double)(x >> 11) / 9007199254740992.0 * 2 - 1;
+    }
+    int32_t rl[S] = {0, 1, 2, 0, 1, 2};
+    int32_t nl[(K - 2) * S] = {1, 2, 0, -1, 0, 1, /* column 3 */ 2, 0, 1, 1, -1, 0};
+    int32_t nu[(K - 2) * S];
+    for (int i = 0; i < (K - 2) * S; i++)
+        nu[i] = -1;
+    double lu = run_labeled(&o, K, S, D, emb, gu, rl, nu);
+    double l0 = run_labeled(&o, K, S, D, emb, gl, rl, NULL);
+    if (lu != l0 || memcmp(gu, gl, sizeof gu) != 0) {
+        printf("FAIL mnrl: unknown negative labels change the loss or its gradient\n");
+        failures++;
+    }
+
+    /* the masked loss against its direct definition and central differences */
+    for (int sym = 0; sym < 2; sym++) {
+        o.symmetric = sym;
+        double l = run_labeled(&o, K, S, D, emb, gl, rl, nl);
+        if (!sym) {
+            check("mnrl masked vs direct", l, mnrl_direct(o.scale, K, S, D, emb, rl, nl), 1e-12);
+            check("mnrl unlabeled negatives vs direct", lu,
+                  mnrl_direct(o.scale, K, S, D, emb, rl, nu), 1e-12);
+            if (!(fabs(l - lu) > 1e-3)) {
+                printf("FAIL mnrl: the negative labels do not change the loss\n");
+                failures++;
+            }
+        }
+        double gmax = 0, dfd = 0;
+        for (int i = 0; i < K * S * D; i++) {
+            if (fabs(gl[i]) > gmax)
+                gmax = fabs(gl[i]);
+            double v = emb[i], h = 1e-6 * (1.0 + fabs(v));
+            emb[i] = v + h;
+            double lp = run_labeled(&o, K, S, D, emb, gfd, rl, nl);
+            emb[i] = v - h;
+            double lm = run_labeled(&o, K, S, D, emb, gfd, rl, nl);
+            emb[i] = v;
+            double fd = (lp - lm) / (2 * h);
+            if (fabs(fd - gl[i]) > dfd)
+                dfd = fabs(fd - gl[i]);
+        }
+        printf("%-30s loss %.10f  grad rel err vs finite differences %.2e\n",
+               sym ? "mnrl-neglabels-symmetric" : "mnrl-neglabels", l, dfd / gmax);
+        if (dfd / gmax > 1e-6) {
+            printf("FAIL mnrl-neglabels%s: gradient differs from finite differences\n",
+                   sym ? "-symmetric" : "");
+            failures++;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     ctk_init("test_loss", argc, argv);
@@ -225,6 +365,7 @@ int main(int argc, char **argv)
         "online-contrastive", "online-contrastive-euclidean", "triplet", "triplet-cosine",
     };
     hand_checks();
+    neglabel_checks();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_fixture(dir, cases[i]);
     printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
