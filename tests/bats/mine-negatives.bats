@@ -7,11 +7,11 @@
 load setup
 
 G() { echo "$SRC/tests/golden/mine"; }
-TOOL() { echo "$CTK_BUILDDIR/tests/unit/mine_tool"; }
+tool() { "$CTK_BUILDDIR/tests/unit/emb_tool" cols "$@"; }
 
 fixture() {
-    "$(TOOL)" -m fixture 'label:s,text:s,emb:f,ids:i' < "$(G)/corpus.tsv" > "$TMP/corpus.ctk"
-    "$(TOOL)" -m fixture 'anchor:s,positive:s,label:s,anchor.emb:f,positive.emb:f,anchor.ids:i,positive.ids:i' \
+    tool -m fixture 'label:s,text:s,emb:f,ids:i' < "$(G)/corpus.tsv" > "$TMP/corpus.ctk"
+    tool -m fixture 'anchor:s,positive:s,label:s,anchor.emb:f,positive.emb:f,anchor.ids:i,positive.ids:i' \
         < "$(G)/pairs.tsv" > "$TMP/pairs.ctk"
 }
 
@@ -123,7 +123,7 @@ same() {
 
 @test "a corpus of one label: its anchors get no negative and are left out" {
     fixture
-    printf 'a\tx\t1 0 0 0 0 0 0 0\n' | "$(TOOL)" -m fixture 'label:s,text:s,emb:f' > "$TMP/one.ctk"
+    printf 'a\tx\t1 0 0 0 0 0 0 0\n' | tool -m fixture 'label:s,text:s,emb:f' > "$TMP/one.ctk"
     run --separate-stderr ctk-mine-negatives --corpus "$TMP/one.ctk" "$TMP/pairs.ctk"
     [ "$status" -eq 0 ]
     [[ "$stderr" == *"anchors by number of negatives: 0: 14, 1: 26, 2: 0, 3: 0"* ]]
@@ -134,19 +134,19 @@ same() {
 
 @test "refusals: another model, another dimension, missing columns" {
     fixture
-    sed 's/\t[^\t]*$//' "$(G)/corpus.tsv" | "$(TOOL)" -m other 'label:s,text:s,emb:f' > "$TMP/other.ctk"
+    sed 's/\t[^\t]*$//' "$(G)/corpus.tsv" | tool -m other 'label:s,text:s,emb:f' > "$TMP/other.ctk"
     run --separate-stderr ctk-mine-negatives --corpus "$TMP/other.ctk" "$TMP/pairs.ctk"
     [ "$status" -eq 1 ] && [ -z "$output" ]
     [[ "$stderr" == "ctk-mine-negatives: $TMP/other.ctk: made with model 'other', but the pairs with model 'fixture'"* ]]
-    printf 'a\tx\t1 0 0\n' | "$(TOOL)" -m fixture 'label:s,text:s,emb:f' > "$TMP/d3.ctk"
+    printf 'a\tx\t1 0 0\n' | tool -m fixture 'label:s,text:s,emb:f' > "$TMP/d3.ctk"
     run --separate-stderr ctk-mine-negatives --corpus "$TMP/d3.ctk" "$TMP/pairs.ctk"
     [ "$status" -eq 1 ] && [ -z "$output" ]
     [[ "$stderr" == *"dimension 8 but the corpus's 3"* ]]
-    cut -f1,2 "$(G)/corpus.tsv" | "$(TOOL)" -m fixture 'label:s,text:s' > "$TMP/noemb.ctk"
+    cut -f1,2 "$(G)/corpus.tsv" | tool -m fixture 'label:s,text:s' > "$TMP/noemb.ctk"
     run --separate-stderr ctk-mine-negatives --corpus "$TMP/noemb.ctk" "$TMP/pairs.ctk"
     [ "$status" -eq 1 ] && [ -z "$output" ]
     [[ "$stderr" == *"no column 'emb'; embed the corpus with ctk-encode"* ]]
-    cut -f1-3 "$(G)/pairs.tsv" | "$(TOOL)" -m fixture 'anchor:s,positive:s,label:s' > "$TMP/noembp.ctk"
+    cut -f1-3 "$(G)/pairs.tsv" | tool -m fixture 'anchor:s,positive:s,label:s' > "$TMP/noembp.ctk"
     run --separate-stderr ctk-mine-negatives --corpus "$TMP/corpus.ctk" "$TMP/noembp.ctk"
     [ "$status" -eq 1 ] && [ -z "$output" ]
     [[ "$stderr" == *"no column 'anchor.emb'; embed the pairs first"* ]]

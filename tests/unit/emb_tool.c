@@ -9,7 +9,19 @@
  *   emb_tool random N D [-m MODEL] [-s SEED] [-l LABELS] [-c ROWS]
  *       N random unit vectors of dimension D (Gaussian, normalised), labels
  *       c0..c{LABELS-1}, in chunks of ROWS (default 4096): for the 1M-row
- *       throughput measurement, without committing big files.
+ *       throughput measurement, without committing big files. The
+ *       vectors come from lib/rng.h's generator (seed SEED, default 1).
+ *   emb_tool cols [-m MODEL] SPEC < TSV
+ *       any typed stream (ctk-mine-negatives' tests): SPEC lists the
+ *       columns, one per TSV field, as NAME:TYPE separated by commas: s a
+ *       string, f a dense F32 vector (numbers separated by spaces, the
+ *       width of the first row), i a ragged I32 row of token ids (numbers
+ *       separated by spaces). Example:
+ *         emb_tool cols -m fixture 'label:s,text:s,emb:f'
+ *   mine_tool [-m MODEL] SPEC < TSV
+ *       the same as emb_tool cols: the program is also built under the
+ *       name of the former test tool, which tests/bats/train-neglabel.bats
+ *       still calls.
  */
 #include <getopt.h>
 #include <math.h>
@@ -18,33 +30,141 @@
 #include <string.h>
 
 #include "err.h"
+#include "rng.h"
 #include "stream.h"
 
-static uint64_t rng_state;
-static double urand(void)
+/* Set the model and the history of m, and start the stream on stdout. */
+static void open_out(struct ctk_stream *s, struct ctk_stream_meta *m, const char *model)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+    struct ctk_err e;
+    if (model)
+        ctk_meta_set_model(m, model);
+    ctk_meta_add_history(m, ctk_cmdline());
+    if (ctk_stream_open_write(s, stdout, "stdout", m, &e))
+        ctk_die_err(&e);
 }
 
 static void begin(struct ctk_stream *s, struct ctk_stream_meta *m, const char *model,
                   int64_t dim, int64_t width, int with_id, int normalized)
 {
-    struct ctk_err e;
     ctk_meta_init(m);
     if (with_id)
         ctk_meta_add_col(m, "id", CTK_COL_DENSE, CTK_I64, 0);
     ctk_meta_add_col(m, "label", CTK_COL_STRING, CTK_U8, 0);
     ctk_meta_add_col(m, "emb", CTK_COL_DENSE, CTK_F32, width);
-    if (model)
-        ctk_meta_set_model(m, model);
     m->dim = dim;
     m->normalized = normalized;
-    ctk_meta_add_history(m, ctk_cmdline());
-    if (ctk_stream_open_write(s, stdout, "stdout", m, &e))
+    open_out(s, m, model);
+}
+
+/* emb_tool cols: the TSV fields as the columns of spec_arg. */
+static void cols(const char *model, const char *spec_arg)
+{
+    char *spec = xstrdup(spec_arg);
+    char names[CTK_MAX_COLS][CTK_COL_NAME_MAX];
+    char types[CTK_MAX_COLS];
+    int nc = 0;
+    for (char *tok = strtok(spec, ","); tok; tok = strtok(NULL, ",")) {
+        char *colon = strrchr(tok, ':');
+        if (!colon || nc == CTK_MAX_COLS || colon - tok >= CTK_COL_NAME_MAX)
+            ctk_usage("bad column spec '%s'", tok);
+        *colon = '\0';
+        snprintf(names[nc], CTK_COL_NAME_MAX, "%s", tok);
+        types[nc++] = colon[1];
+    }
+    /* read every line first: the vector width comes from the first row */
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    char **lines = NULL;
+    int64_t n = 0;
+    while ((len = getline(&line, &cap, stdin)) > 0) {
+        if (line[len - 1] == '\n')
+            line[--len] = '\0';
+        lines = xreallocarray(lines, (size_t)n + 1, sizeof *lines);
+        lines[n++] = xstrdup(line);
+    }
+    free(line);
+    int64_t width[CTK_MAX_COLS] = {0};
+    struct ctk_stream_meta m;
+    ctk_meta_init(&m);
+    for (int k = 0; k < nc; k++) {
+        if (types[k] == 'f') {
+            if (n == 0)
+                ctk_die("a vector column needs a first row for its width");
+            char *copy = xstrdup(lines[0]), *f = copy;
+            for (int t = 0; t < k && f; t++) {
+                f = strchr(f, '\t');
+                if (f)
+                    f++;
+            }
+            if (!f)
+                ctk_die("line 1: fewer fields than columns");
+            char *end = strchr(f, '\t');
+            if (end)
+                *end = '\0';
+            for (char *w = strtok(f, " "); w; w = strtok(NULL, " "))
+                width[k]++;
+            free(copy);
+            ctk_meta_add_col(&m, names[k], CTK_COL_DENSE, CTK_F32, width[k]);
+            if (!m.dim)
+                m.dim = width[k];
+        } else if (types[k] == 'i') {
+            ctk_meta_add_col(&m, names[k], CTK_COL_RAGGED, CTK_I32, 0);
+        } else if (types[k] == 's') {
+            ctk_meta_add_col(&m, names[k], CTK_COL_STRING, CTK_U8, 0);
+        } else {
+            ctk_usage("type '%c' of column %s is not s, f or i", types[k], names[k]);
+        }
+    }
+    struct ctk_stream out;
+    struct ctk_err e;
+    open_out(&out, &m, model);
+    struct ctk_chunk ck = {0};
+    ctk_chunk_reset(&ck, &out.meta);
+    int32_t *iv = xmallocarray(4096, sizeof *iv);
+    for (int64_t r = 0; r < n; r++) {
+        char *f = lines[r];
+        for (int k = 0; k < nc; k++) {
+            if (!f)
+                ctk_die("line %lld: fewer fields than columns", (long long)r + 1);
+            char *next = strchr(f, '\t');
+            if (next)
+                *next++ = '\0';
+            if (types[k] == 's') {
+                ctk_col_append(&ck, &out.meta, k, f, (int64_t)strlen(f));
+            } else if (types[k] == 'i') {
+                int64_t c = 0;
+                for (char *w = strtok(f, " "); w && c < 4096; w = strtok(NULL, " "))
+                    iv[c++] = (int32_t)strtol(w, NULL, 10);
+                ctk_col_append(&ck, &out.meta, k, iv, c);
+            } else {
+                float *p = (float *)ctk_col_dense_reserve(&ck, &out.meta, k, r + 1) + r * width[k];
+                int64_t c = 0;
+                for (char *w = strtok(f, " "); w; w = strtok(NULL, " ")) {
+                    if (c == width[k])
+                        ctk_die("line %lld: more than %lld numbers in %s", (long long)r + 1,
+                                (long long)width[k], names[k]);
+                    p[c++] = strtof(w, NULL);
+                }
+                if (c != width[k])
+                    ctk_die("line %lld: %lld numbers in %s, want %lld", (long long)r + 1, (long long)c,
+                            names[k], (long long)width[k]);
+            }
+            f = next;
+        }
+        ck.rows = r + 1;
+        free(lines[r]);
+    }
+    if (n && ctk_chunk_write(&out, &ck, &e))
         ctk_die_err(&e);
+    if (ctk_stream_close(&out, &e))
+        ctk_die_err(&e);
+    free(lines);
+    free(iv);
+    free(spec);
+    ctk_chunk_free(&ck);
+    ctk_meta_free(&m);
 }
 
 int main(int argc, char **argv)
@@ -57,7 +177,9 @@ int main(int argc, char **argv)
     int64_t dim = -1, chunk = CTK_CHUNK_ROWS;
     int with_id = 1, nlabels = 2, c;
     uint64_t seed = 1;
-    ctk_init("emb_tool", argc, argv);
+    const char *base = strrchr(argv[0], '/');
+    int as_cols = strcmp(base ? base + 1 : argv[0], "mine_tool") == 0;
+    ctk_init(as_cols ? "mine_tool" : "emb_tool", argc, argv);
     while ((c = getopt_long(argc, argv, "m:d:s:l:c:", lo, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
@@ -69,9 +191,21 @@ int main(int argc, char **argv)
         default: ctk_usage("bad option");
         }
     }
+    if (as_cols) {
+        if (optind >= argc)
+            ctk_usage("usage: mine_tool [-m MODEL] NAME:TYPE,... < TSV");
+        cols(model, argv[optind]);
+        return 0;
+    }
     if (optind >= argc)
-        ctk_usage("tsv or random");
+        ctk_usage("tsv, random or cols");
     ctk_check_binary_stdout();
+    if (strcmp(argv[optind], "cols") == 0) {
+        if (optind + 1 >= argc)
+            ctk_usage("usage: emb_tool cols [-m MODEL] NAME:TYPE,... < TSV");
+        cols(model, argv[optind + 1]);
+        return 0;
+    }
     struct ctk_stream s;
     struct ctk_stream_meta m;
     struct ctk_chunk ck = {0};
@@ -82,7 +216,8 @@ int main(int argc, char **argv)
         if (optind + 2 >= argc)
             ctk_usage("random N D");
         int64_t N = atoll(argv[optind + 1]), D = atoll(argv[optind + 2]);
-        rng_state = 0x9E3779B97F4A7C15ULL ^ (seed * 0xBF58476D1CE4E5B9ULL);
+        struct ctk_rng rng;
+        ctk_rng_seed(&rng, seed);
         begin(&s, &m, model, D, D, with_id, 1);
         for (int64_t r0 = 0; r0 < N; r0 += chunk) {
             int64_t n = N - r0 < chunk ? N - r0 : chunk;
@@ -93,8 +228,7 @@ int main(int argc, char **argv)
             for (int64_t r = 0; r < n; r++) {
                 double ss = 0;
                 for (int64_t t = 0; t < D; t++) {
-                    double u1 = urand() + 1e-300, u2 = urand();
-                    double g = sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+                    double g = ctk_rng_normal(&rng);
                     x[r * D + t] = (float)g;
                     ss += g * g;
                 }
@@ -160,7 +294,7 @@ int main(int argc, char **argv)
         free(line);
         free(row);
     } else {
-        ctk_usage("tsv or random");
+        ctk_usage("tsv, random or cols");
     }
     if (ctk_stream_close(&s, &e))
         ctk_die_err(&e);
