@@ -14,6 +14,7 @@
 #include "encoder.h"
 #include "fsutil.h"
 #include "json.h"
+#include "mpnet.h"
 #include "ngram.h" /* the built-in hashed n-gram encoder */
 
 struct kind {
@@ -25,6 +26,7 @@ struct kind {
 static const struct kind kinds[] = {
     {"bert", ctk_bert_open},
     {"ctk-ngram", ctk_ngram_open},
+    {"mpnet", ctk_mpnet_open},
 };
 
 /* model_type of dir/config.json (or dir/0_Transformer/config.json), into buf. */
@@ -84,6 +86,10 @@ void ctk_encoder_alloc_grads(struct ctk_encoder *enc)
     if (enc->nparams == 0 || enc->params[0].g) return;
     if (ctk_is_bert(enc)) {
         ctk_bert_alloc_grads(enc);
+        return;
+    }
+    if (ctk_is_mpnet(enc)) {
+        ctk_mpnet_alloc_grads(enc);
         return;
     }
     for (int i = 0; i < enc->nparams; i++)

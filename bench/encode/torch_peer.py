@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch peer for bench/encode: the same BERT weights, run as
+"""PyTorch peer for bench/encode: the same BERT or MPNet weights, run as
 sentence-transformers runs them (sorted by length, padded per batch,
 torch.inference_mode, torch.set_num_threads(T)), mean pooling + normalise.
 
@@ -8,7 +8,7 @@ IDS_FILE: one sequence a line, token ids separated by spaces (ctk-cat -c ids).
 Prints: seconds tokens sequences (best of 3 runs after a warm-up) and the
 peak resident set size in MB.
 """
-import json, resource, struct, sys, time
+import json, math, resource, struct, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,61 @@ def load_safetensors(path):
         w = torch.from_numpy(a.reshape(t["shape"]).copy())
         out[name[5:] if name.startswith("bert.") else name] = w
     return out
+
+
+def rp_bucket(rel, num_buckets=32, max_distance=128):
+    """Hugging Face's MPNetEncoder.relative_position_bucket."""
+    n = -rel
+    num_buckets //= 2
+    ret = (n < 0).to(torch.long) * num_buckets
+    n = torch.abs(n)
+    max_exact = num_buckets // 2
+    large = max_exact + (torch.log(n.float() / max_exact) / math.log(max_distance / max_exact)
+                         * (num_buckets - max_exact)).to(torch.long)
+    large = torch.min(large, torch.full_like(large, num_buckets - 1))
+    return ret + torch.where(n < max_exact, n, large)
+
+
+class MPNet(torch.nn.Module):
+    """Hugging Face's MPNetModel (eager attention) + mean pooling + Normalize."""
+
+    def __init__(self, cfg, w):
+        super().__init__()
+        self.cfg, self.w = cfg, w
+        self.H = cfg["num_attention_heads"]
+        self.L = cfg["num_hidden_layers"]
+        self.eps = cfg.get("layer_norm_eps", 1e-5)
+
+    def forward(self, ids, mask):
+        w, B, T = self.w, ids.shape[0], ids.shape[1]
+        C = w["embeddings.word_embeddings.weight"].shape[1]
+        nonpad = ids.ne(1).long()
+        pos = torch.cumsum(nonpad, dim=1) * nonpad + 1
+        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][pos]
+        x = F.layer_norm(x, (C,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
+        ext = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+        r = torch.arange(T)
+        bias = w["encoder.relative_attention_bias.weight"][rp_bucket(r[None, :] - r[:, None])]
+        ext = ext + bias.permute(2, 0, 1).unsqueeze(0)
+        hd = C // self.H
+        for l in range(self.L):
+            p = f"encoder.layer.{l}."
+            def lin(t, n):
+                return F.linear(t, w[p + n + ".weight"], w[p + n + ".bias"])
+            q = lin(x, "attention.attn.q").view(B, T, self.H, hd).transpose(1, 2)
+            k = lin(x, "attention.attn.k").view(B, T, self.H, hd).transpose(1, 2)
+            v = lin(x, "attention.attn.v").view(B, T, self.H, hd).transpose(1, 2)
+            s = q @ k.transpose(-1, -2) / (hd ** 0.5) + ext
+            a = torch.softmax(s, dim=-1) @ v
+            a = a.transpose(1, 2).reshape(B, T, C)
+            x = F.layer_norm(lin(a, "attention.attn.o") + x, (C,),
+                             w[p + "attention.LayerNorm.weight"], w[p + "attention.LayerNorm.bias"], self.eps)
+            h = F.gelu(lin(x, "intermediate.dense"))
+            x = F.layer_norm(lin(h, "output.dense") + x, (C,),
+                             w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
+        m = mask.unsqueeze(-1).to(x.dtype)
+        e = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        return F.normalize(e, p=2, dim=1)
 
 
 class Bert(torch.nn.Module):
@@ -90,7 +145,8 @@ def main():
     mdir, idsfile, bs, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)
     cfg = json.load(open(mdir + "/config.json"))
-    model = Bert(cfg, load_safetensors(mdir + "/model.safetensors")).eval()
+    arch = MPNet if cfg.get("model_type") == "mpnet" else Bert
+    model = arch(cfg, load_safetensors(mdir + "/model.safetensors")).eval()
     seqs = [[int(t) for t in line.split()] for line in open(idsfile)]
     if len(sys.argv) > 6 and sys.argv[5] == "--export-onnx":
         ids, mask = next(batches(seqs[:2], 2))

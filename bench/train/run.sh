@@ -1,8 +1,9 @@
 #!/bin/sh
 # bench/train/run.sh -- ctk-train-mnrl against PyTorch, side by side, on the
 # same weights: the minilm-l6 shape (ctk-init-model --preset minilm-l6
-# --seed 1), MNRL, batches of 16, 32 and 64 (anchor, positive) pairs of 32
-# tokens, AdamW, 2 threads, OpenBLAS on its SkylakeX kernels for both.
+# --seed 1; PRESET=mpnet-base for all-mpnet-base-v2's shape), MNRL,
+# batches of 16, 32 and 64 (anchor, positive) pairs of 32 tokens, AdamW,
+# 2 threads, OpenBLAS on its SkylakeX kernels for both.
 # Run from a build tree: sh SRC/bench/train/run.sh [STEPS] [BATCHES]
 # Prints a table: batch, pairs/s and peak RSS of each, the ratio, and the
 # share of the sgemm rate (sgemm_rate.c) ctk's steps reach.
@@ -16,19 +17,28 @@ export OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS=$THREADS
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 PATH=$PWD/bin:$PATH
-ctk-init-model -q --preset minilm-l6 --seed 1 --vocab "$SRC/share/ctk/bert-base-uncased-vocab.txt" -o "$W/model"
+PRESET=${PRESET:-minilm-l6}
+case $PRESET in
+mpnet-base)
+    gzip -dc "$SRC/tests/data/tok/models/all-mpnet-base-v2/tokenizer.json.gz" > "$W/tokenizer.json"
+    ctk-init-model -q --preset mpnet-base --seed 1 --vocab "$W/tokenizer.json" -o "$W/model"
+    C=768 L=12 I=3072 BOS=0 EOS=2 ;;
+*)
+    ctk-init-model -q --preset "$PRESET" --seed 1 --vocab "$SRC/share/ctk/bert-base-uncased-vocab.txt" -o "$W/model"
+    C=384 L=6 I=1536 BOS=101 EOS=102 ;;
+esac
 cc -O2 "$SRC/bench/train/sgemm_rate.c" $(pkg-config --cflags --libs openblas) -o "$W/sgemm_rate"
 PEAK=$("$W/sgemm_rate" $THREADS)
 # training FLOPs of one pair: 2 sequences x T tokens x 3 x (2 x weights of the
 # layers + attention's 4 T C per layer), the embeddings' gathers aside
-FLOP=$(awk -v T=$T 'BEGIN { C = 384; L = 6; I = 1536
+FLOP=$(awk -v T=$T -v C=$C -v L=$L -v I=$I 'BEGIN {
     fwd = L * (2 * (4 * C * C + 2 * C * I) + 4 * T * C); print 2 * T * 3 * fwd }')
 printf 'batch\tctk_pairs_s\tctk_rss_mb\ttorch_pairs_s\ttorch_rss_mb\tspeedup\tctk_sgemm_share\n'
 for B in $BATCHES; do
     N=$((B * (STEPS + 1)))
-    awk -v N=$N -v T=$T 'BEGIN { srand(1); for (i = 0; i < N; i++) { printf "{";
-        for (r = 0; r < 2; r++) { printf "%s\"%s.ids\":[101", r ? "," : "", r ? "positive" : "anchor";
-            for (j = 0; j < T - 2; j++) printf ",%d", 1000 + int(rand() * 29000); printf ",102]" }
+    awk -v N=$N -v T=$T -v BOS=$BOS -v EOS=$EOS 'BEGIN { srand(1); for (i = 0; i < N; i++) { printf "{";
+        for (r = 0; r < 2; r++) { printf "%s\"%s.ids\":[%d", r ? "," : "", r ? "positive" : "anchor", BOS;
+            for (j = 0; j < T - 2; j++) printf ",%d", 1000 + int(rand() * 29000); printf ",%d]", EOS }
         printf "}\n" } }' > "$W/pairs.jsonl"
     ctk-cat -f jsonl -t stream "$W/pairs.jsonl" > "$W/pairs.ctk"
     /usr/bin/time -f '%M' -o "$W/rss" ctk-train-mnrl -q -j $THREADS -m "$W/model" -o "$W/out" \

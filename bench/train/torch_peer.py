@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""PyTorch peer for bench/train: MNRL fine-tuning of the same BERT weights as
-sentence-transformers runs it -- Hugging Face's BertModel (eager attention,
+"""PyTorch peer for bench/train: MNRL fine-tuning of the same BERT or MPNet
+weights as sentence-transformers runs it -- Hugging Face's BertModel or
+MPNetModel (eager attention,
 dropout 0.1 on hidden states and attention probabilities, training mode),
 mean pooling, Normalize, MultipleNegativesRankingLoss (cos_sim x 20,
 cross-entropy), torch.optim.AdamW (lr 2e-5, weight decay 0.01, none on
@@ -11,6 +12,7 @@ Usage: torch_peer.py MODEL_DIR BATCH THREADS STEPS [TOKENS]
 Prints: pairs_per_s peak_rss_mb (STEPS timed steps after one warm-up step).
 """
 import json
+import math
 import os
 import resource
 import struct
@@ -84,13 +86,61 @@ class Bert(torch.nn.Module):
         return F.normalize(e, p=2, dim=1)
 
 
+def rp_bucket(rel, num_buckets=32, max_distance=128):
+    """Hugging Face's MPNetEncoder.relative_position_bucket."""
+    n = -rel
+    num_buckets //= 2
+    ret = (n < 0).to(torch.long) * num_buckets
+    n = torch.abs(n)
+    max_exact = num_buckets // 2
+    large = max_exact + (torch.log(n.float() / max_exact) / math.log(max_distance / max_exact)
+                         * (num_buckets - max_exact)).to(torch.long)
+    large = torch.min(large, torch.full_like(large, num_buckets - 1))
+    return ret + torch.where(n < max_exact, n, large)
+
+
+class MPNet(Bert):
+    """MPNetModel: RoBERTa positions, no token types, the shared relative position bias."""
+
+    def forward(self, ids, mask):
+        B, T = ids.shape
+        C = self.w("embeddings.word_embeddings.weight").shape[1]
+        hd = C // self.H
+        nonpad = ids.ne(1).long()
+        pos = torch.cumsum(nonpad, dim=1) * nonpad + 1
+        x = (F.embedding(ids, self.w("embeddings.word_embeddings.weight"))
+             + F.embedding(pos, self.w("embeddings.position_embeddings.weight")))
+        x = F.dropout(self.ln(x, "embeddings.LayerNorm"), self.pd, self.training)
+        ext = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+        r = torch.arange(T)
+        bias = F.embedding(rp_bucket(r[None, :] - r[:, None]), self.w("encoder.relative_attention_bias.weight"))
+        ext = ext + bias.permute(2, 0, 1).unsqueeze(0)
+        for l in range(self.L):
+            p = "encoder.layer.%d." % l
+            q = self.lin(x, p + "attention.attn.q").view(B, T, self.H, hd).transpose(1, 2)
+            k = self.lin(x, p + "attention.attn.k").view(B, T, self.H, hd).transpose(1, 2)
+            v = self.lin(x, p + "attention.attn.v").view(B, T, self.H, hd).transpose(1, 2)
+            a = torch.softmax(q @ k.transpose(-1, -2) / hd ** 0.5 + ext, dim=-1)
+            a = F.dropout(a, self.ad, self.training)
+            ctx = (a @ v).transpose(1, 2).reshape(B, T, C)
+            h = F.dropout(self.lin(ctx, p + "attention.attn.o"), self.pd, self.training)
+            x = self.ln(h + x, p + "attention.LayerNorm")
+            i = F.gelu(self.lin(x, p + "intermediate.dense"))
+            h = F.dropout(self.lin(i, p + "output.dense"), self.pd, self.training)
+            x = self.ln(h + x, p + "output.LayerNorm")
+        m = mask.unsqueeze(-1).to(x.dtype)
+        e = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        return F.normalize(e, p=2, dim=1)
+
+
 def main():
     model_dir, B, threads, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     T = int(sys.argv[5]) if len(sys.argv) > 5 else 32
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
-    model = Bert(cfg, load_safetensors(os.path.join(model_dir, "model.safetensors")))
+    mpnet = cfg.get("model_type") == "mpnet"
+    model = (MPNet if mpnet else Bert)(cfg, load_safetensors(os.path.join(model_dir, "model.safetensors")))
     model.train()
     named = [(k.replace("/", "."), p) for k, p in model.p.items()]
     opt = torch.optim.AdamW(
@@ -103,7 +153,7 @@ def main():
 
     def batch():
         ids = rng.integers(1000, V, size=(B, T))
-        ids[:, 0], ids[:, -1] = 101, 102
+        ids[:, 0], ids[:, -1] = (0, 2) if mpnet else (101, 102)
         return torch.from_numpy(ids), torch.ones(B, T, dtype=torch.long)
 
     def step():

@@ -7,39 +7,12 @@
 #include "config.h"
 #include "diag.h"
 #include "diagreport.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-static void check(const char *what, double got, double want, double tol)
-{
-    int ok = (isnan(want) && isnan(got)) || fabs(got - want) <= tol + tol * fabs(want);
-    if (!ok) {
-        printf("FAIL %s: got %.12g want %.12g (diff %.3g)\n", what, got, want, fabs(got - want));
-        failures++;
-    }
-}
-
-/* Compare n values; print the largest difference. */
-static void check_vec(const char *what, const double *got, const double *want, int64_t n, double tol)
-{
-    double maxd = 0;
-    int64_t bad = -1;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs(got[i] - want[i]);
-        if (d > maxd) maxd = d;
-        if (!(d <= tol + tol * fabs(want[i])) && bad < 0) bad = i;
-    }
-    printf("%-16s n=%-4lld max diff %.3g\n", what, (long long)n, maxd);
-    if (bad >= 0) {
-        printf("FAIL %s[%lld]: got %.12g want %.12g\n", what, (long long)bad, got[bad], want[bad]);
-        failures++;
-    }
-}
 
 /* --- hand-checked cases ------------------------------------------------------ */
 
@@ -47,14 +20,14 @@ static void test_hand(void)
 {
     /* alignment: (1,0)~(0,2) are orthogonal, |u-v|^2 = 2; (3,0)~(1,0) coincide: mean 1 */
     float a[] = {1, 0, 3, 0}, b[] = {0, 2, 1, 0};
-    check("alignment", ctk_diag_alignment(a, b, 2, 2), 1.0, 1e-12);
+    check_close1("alignment", ctk_diag_alignment(a, b, 2, 2), 1.0, 1e-12, 1e-12);
 
     /* uniformity: two antipodes, |u-v|^2 = 4: log exp(-8) = -8 */
     float anti[] = {1, 0, -1, 0};
-    check("uniformity antipodes", ctk_diag_uniformity(anti, 2, 2), -8.0, 1e-12);
+    check_close1("uniformity antipodes", ctk_diag_uniformity(anti, 2, 2), -8.0, 1e-12, 1e-12);
     /* three points (1,0),(0,1),(-1,0): squared distances 2, 2, 4 */
     float three[] = {1, 0, 0, 1, -1, 0};
-    check("uniformity three", ctk_diag_uniformity(three, 3, 2), log((2 * exp(-4.0) + exp(-8.0)) / 3), 1e-12);
+    check_close1("uniformity three", ctk_diag_uniformity(three, 3, 2), log((2 * exp(-4.0) + exp(-8.0)) / 3), 1e-12, 1e-12);
 
     /* mean cosine, variance, spectrum: (1,0),(0,1),(1,0): cosines 0, 1, 0 */
     struct ctk_diag_acc acc;
@@ -62,21 +35,21 @@ static void test_hand(void)
     float m3[] = {1, 0, 0, 5, 2, 0};
     ctk_diag_acc_init(&acc, 2);
     ctk_diag_acc_add(&acc, m3, NULL, 3);
-    check("mean cosine", ctk_diag_acc_mean_cosine(&acc), 1.0 / 3, 1e-12);
+    check_close1("mean cosine", ctk_diag_acc_mean_cosine(&acc), 1.0 / 3, 1e-12, 1e-12);
     double var[2], eig[2];
     ctk_diag_acc_variance(&acc, var);
     /* u1 column (1,0,1): var 2/9; u2 (0,1,0): var 2/9 */
-    check("variance[0]", var[0], 2.0 / 9, 1e-12);
-    check("variance[1]", var[1], 2.0 / 9, 1e-12);
+    check_close1("variance[0]", var[0], 2.0 / 9, 1e-12, 1e-12);
+    check_close1("variance[1]", var[1], 2.0 / 9, 1e-12, 1e-12);
     /* covariance [[2/9,-2/9],[-2/9,2/9]]: eigenvalues 4/9 and 0 -> a line, effective rank 1 */
     if (ctk_diag_acc_spectrum(&acc, eig, &e)) {
         printf("FAIL spectrum: %s\n", e.msg);
-        failures++;
+        check_failures++;
     }
-    check("eig[0]", eig[0], 4.0 / 9, 1e-12);
-    check("eig[1]", eig[1], 0, 1e-12);
-    check("effective rank line", ctk_diag_effective_rank(eig, 2), 1.0, 1e-12);
-    check("top1 share line", ctk_diag_top_share(eig, 2, 1), 1.0, 1e-12);
+    check_close1("eig[0]", eig[0], 4.0 / 9, 1e-12, 1e-12);
+    check_close1("eig[1]", eig[1], 0, 1e-12, 1e-12);
+    check_close1("effective rank line", ctk_diag_effective_rank(eig, 2), 1.0, 1e-12, 1e-12);
+    check_close1("top1 share line", ctk_diag_top_share(eig, 2, 1), 1.0, 1e-12, 1e-12);
     ctk_diag_acc_free(&acc);
 
     /* isotropic: +-e1, +-e2: eigenvalues 1/2, 1/2 -> effective rank 2, mean cosine -1/3 */
@@ -84,10 +57,10 @@ static void test_hand(void)
     ctk_diag_acc_init(&acc, 2);
     ctk_diag_acc_add(&acc, iso, NULL, 4);
     ctk_diag_acc_spectrum(&acc, eig, &e);
-    check("effective rank iso", ctk_diag_effective_rank(eig, 2), 2.0, 1e-12);
-    check("top1 share iso", ctk_diag_top_share(eig, 2, 1), 0.5, 1e-12);
-    check("total variance iso", ctk_diag_acc_total_variance(&acc), 1.0, 1e-12);
-    check("mean cosine iso", ctk_diag_acc_mean_cosine(&acc), -1.0 / 3, 1e-12);
+    check_close1("effective rank iso", ctk_diag_effective_rank(eig, 2), 2.0, 1e-12, 1e-12);
+    check_close1("top1 share iso", ctk_diag_top_share(eig, 2, 1), 0.5, 1e-12, 1e-12);
+    check_close1("total variance iso", ctk_diag_acc_total_variance(&acc), 1.0, 1e-12, 1e-12);
+    check_close1("mean cosine iso", ctk_diag_acc_mean_cosine(&acc), -1.0 / 3, 1e-12, 1e-12);
     ctk_diag_acc_free(&acc);
 
     /* NaN, Inf and zero rows are counted and left out; norms of finite rows */
@@ -100,11 +73,11 @@ static void test_hand(void)
         printf("FAIL bad rows: rows %lld n %lld nonfinite %lld/%lld zero %lld\n", (long long)acc.rows,
                (long long)acc.n, (long long)acc.nonfinite_rows, (long long)acc.nonfinite_values,
                (long long)acc.zero_rows);
-        failures++;
+        check_failures++;
     }
-    check("norm max", acc.norm_max, 5, 1e-12);
-    check("norm min", acc.norm_min, 0, 1e-12);
-    check("norm mean", acc.norm_sum / 3, 7.0 / 3, 1e-12);
+    check_close1("norm max", acc.norm_max, 5, 1e-12, 1e-12);
+    check_close1("norm min", acc.norm_min, 0, 1e-12, 1e-12);
+    check_close1("norm mean", acc.norm_sum / 3, 7.0 / 3, 1e-12, 1e-12);
     ctk_diag_acc_free(&acc);
 
     /* classes: c0 {(1,0),(0,1)}: intra cosine 0, centroid (.5,.5), rms distance sqrt(.5);
@@ -117,45 +90,45 @@ static void test_hand(void)
     ctk_diag_acc_init(&acc, 2);
     ctk_diag_acc_add(&acc, cx, cy, 4);
     ctk_diag_acc_classes(&acc, cl, cc);
-    check("intra c0", cl[0].intra_cos, 0, 1e-12);
-    check("intra c1", cl[1].intra_cos, 1, 1e-12);
-    check("rms c0", cl[0].rms_dist, sqrt(0.5), 1e-12);
-    check("centroid cos", cc[1], -sqrt(0.5), 1e-12);
-    check("cross c0", cl[0].cross_cos, -0.5, 1e-12);
-    check("margin c0", cl[0].margin, 0.5, 1e-12);
-    check("margin c1", cl[1].margin, 1.5, 1e-12);
+    check_close1("intra c0", cl[0].intra_cos, 0, 1e-12, 1e-12);
+    check_close1("intra c1", cl[1].intra_cos, 1, 1e-12, 1e-12);
+    check_close1("rms c0", cl[0].rms_dist, sqrt(0.5), 1e-12, 1e-12);
+    check_close1("centroid cos", cc[1], -sqrt(0.5), 1e-12, 1e-12);
+    check_close1("cross c0", cl[0].cross_cos, -0.5, 1e-12, 1e-12);
+    check_close1("margin c0", cl[0].margin, 0.5, 1e-12, 1e-12);
+    check_close1("margin c1", cl[1].margin, 1.5, 1e-12, 1e-12);
     /* same-class pairs: |(1,0)-(0,1)|^2 = 2, |(-1,0)-(-1,0)|^2 = 0 */
-    check("label alignment", ctk_diag_acc_label_alignment(&acc), 1.0, 1e-12);
+    check_close1("label alignment", ctk_diag_acc_label_alignment(&acc), 1.0, 1e-12, 1e-12);
     ctk_diag_acc_free(&acc);
 
     /* silhouette: classes at two orthogonal points: a = 0, b = 1: s = 1 */
     float s1[] = {1, 0, 2, 0, 0, 1, 0, 3};
     int32_t sy1[] = {0, 0, 1, 1};
-    check("silhouette separated", ctk_diag_silhouette(s1, sy1, 4, 2, 2), 1.0, 1e-12);
+    check_close1("silhouette separated", ctk_diag_silhouette(s1, sy1, 4, 2, 2), 1.0, 1e-12, 1e-12);
     /* each class holds one of each point: a = 1, b = 1/2: s = -1/2 */
     float s2[] = {1, 0, 0, 1, 1, 0, 0, 1};
-    check("silhouette mixed", ctk_diag_silhouette(s2, sy1, 4, 2, 2), -0.5, 1e-12);
+    check_close1("silhouette mixed", ctk_diag_silhouette(s2, sy1, 4, 2, 2), -0.5, 1e-12, 1e-12);
 
     /* 1-NN: (0.6,0.8) of class 0 is nearest to (0.1,0.9) of class 1: 4 of 5 right */
     float kx[] = {1, 0, 0.9f, 0.1f, 0, 1, 0.1f, 0.9f, 0.6f, 0.8f};
     int32_t ky[] = {0, 0, 1, 1, 0};
-    check("1-NN accuracy", ctk_diag_knn_accuracy(kx, ky, 5, 2, 2, 1), 0.8, 1e-12);
+    check_close1("1-NN accuracy", ctk_diag_knn_accuracy(kx, ky, 5, 2, 2, 1), 0.8, 1e-12, 1e-12);
 
     /* Spearman: one swap among 4: 1 - 6*2/(4*15) = 0.8; ranks with ties averaged */
     double sx[] = {1, 2, 3, 4}, sy[] = {1, 3, 2, 4}, tx[] = {10, 20, 20, 30}, rk[4];
-    check("spearman", ctk_diag_spearman(sx, sy, 4), 0.8, 1e-12);
+    check_close1("spearman", ctk_diag_spearman(sx, sy, 4), 0.8, 1e-12, 1e-12);
     ctk_diag_rank(rk, tx, 4);
-    check("rank[1]", rk[1], 2.5, 0);
-    check("rank[2]", rk[2], 2.5, 0);
-    check("rank[3]", rk[3], 4, 0);
+    check_close1("rank[1]", rk[1], 2.5, 0, 0);
+    check_close1("rank[2]", rk[2], 2.5, 0, 0);
+    check_close1("rank[3]", rk[3], 4, 0, 0);
     double cst[] = {1, 1, 1, 1};
-    check("spearman constant", ctk_diag_spearman(sx, cst, 4), NAN, 0);
+    check_close1("spearman constant", ctk_diag_spearman(sx, cst, 4), NAN, 0, 0);
 
     /* sample size from a number of pairs */
-    check("sample rows 1", (double)ctk_diag_sample_rows(1), 2, 0);
-    check("sample rows 3", (double)ctk_diag_sample_rows(3), 3, 0);
-    check("sample rows 8386560", (double)ctk_diag_sample_rows(8386560), 4096, 0);
-    check("sample rows 8386559", (double)ctk_diag_sample_rows(8386559), 4095, 0);
+    check_close1("sample rows 1", (double)ctk_diag_sample_rows(1), 2, 0, 0);
+    check_close1("sample rows 3", (double)ctk_diag_sample_rows(3), 3, 0, 0);
+    check_close1("sample rows 8386560", (double)ctk_diag_sample_rows(8386560), 4096, 0, 0);
+    check_close1("sample rows 8386559", (double)ctk_diag_sample_rows(8386559), 4095, 0, 0);
 
     /* reservoir: keeps everything up to cap, then cap rows; each row equally
      * likely: 20000 trials of 10 rows into 2 slots, each row kept ~4000 times */
@@ -173,7 +146,7 @@ static void test_hand(void)
     for (int i = 0; i < 10; i++)
         if (kept[i] < 3700 || kept[i] > 4300) { /* binomial sd ~57 */
             printf("FAIL reservoir: row %d kept %lld times of 20000 (want ~4000)\n", i, (long long)kept[i]);
-            failures++;
+            check_failures++;
         }
 
     /* labels */
@@ -184,13 +157,13 @@ static void test_hand(void)
         snprintf(name, sizeof name, "class%d", i);
         if (ctk_diag_labels_intern(&l, name, strlen(name)) != i) {
             printf("FAIL labels: %s\n", name);
-            failures++;
+            check_failures++;
             break;
         }
     }
     if (ctk_diag_labels_intern(&l, "class7xyz", 6) != 7 || l.n != 1000) {
         printf("FAIL labels lookup\n");
-        failures++;
+        check_failures++;
     }
     ctk_diag_labels_free(&l);
 }
@@ -209,7 +182,7 @@ static void expect(const char *what, int got, int want)
 {
     if (got != want) {
         printf("FAIL verdict %s: %s, want %s\n", what, got ? "found" : "not found", want ? "found" : "not found");
-        failures++;
+        check_failures++;
     }
 }
 
@@ -353,11 +326,11 @@ static void test_reference(const char *path)
     for (int i = 0; i < N; i++) y[i] = (int32_t)get("y")->v[i];
     int64_t P = get("a")->n / D;
 
-    check_vec("alignment", (double[]){ctk_diag_alignment(a, b, P, D)}, get("alignment")->v, 1, tol);
+    check_close1("alignment", ctk_diag_alignment(a, b, P, D), get("alignment")->v[0], tol, tol);
     double *pc = xmallocarray((size_t)P, sizeof(double));
     ctk_diag_pair_cosines(pc, a, b, P, D);
-    check_vec("pair cosines", pc, get("pair_cos")->v, P, tol);
-    check_vec("spearman", (double[]){ctk_diag_spearman(pc, get("gold")->v, P)}, get("spearman")->v, 1, tol);
+    check_close("pair cosines", pc, get("pair_cos")->v, P, tol, tol);
+    check_close1("spearman", ctk_diag_spearman(pc, get("gold")->v, P), get("spearman")->v[0], tol, tol);
 
     /* the one pass, fed in uneven chunks with bad rows between them */
     struct ctk_diag_acc acc;
@@ -371,25 +344,25 @@ static void test_reference(const char *path)
         junk[0] = (i & 1) ? NAN : 0;
         ctk_diag_acc_add(&acc, junk, &jy, 1);
     }
-    check_vec("mean cosine", (double[]){ctk_diag_acc_mean_cosine(&acc)}, get("mean_cos")->v, 1, tol);
+    check_close1("mean cosine", ctk_diag_acc_mean_cosine(&acc), get("mean_cos")->v[0], tol, tol);
     double *var = xmallocarray((size_t)D, sizeof(double)), *eig = xmallocarray((size_t)D, sizeof(double));
     ctk_diag_acc_variance(&acc, var);
-    check_vec("variance", var, get("variance")->v, D, tol);
-    check_vec("total variance", (double[]){ctk_diag_acc_total_variance(&acc)}, get("total_variance")->v, 1, tol);
+    check_close("variance", var, get("variance")->v, D, tol, tol);
+    check_close1("total variance", ctk_diag_acc_total_variance(&acc), get("total_variance")->v[0], tol, tol);
     if (ctk_diag_acc_spectrum(&acc, eig, &e)) {
         printf("FAIL spectrum: %s\n", e.msg);
-        failures++;
+        check_failures++;
     }
-    check_vec("eigenvalues", eig, get("eig")->v, D, tol);
-    check_vec("top1 share", (double[]){ctk_diag_top_share(eig, D, 1)}, get("top1")->v, 1, tol);
-    check_vec("top3 share", (double[]){ctk_diag_top_share(eig, D, 3)}, get("top3")->v, 1, tol);
-    check_vec("effective rank", (double[]){ctk_diag_effective_rank(eig, D)}, get("erank")->v, 1, tol);
+    check_close("eigenvalues", eig, get("eig")->v, D, tol, tol);
+    check_close1("top1 share", ctk_diag_top_share(eig, D, 1), get("top1")->v[0], tol, tol);
+    check_close1("top3 share", ctk_diag_top_share(eig, D, 3), get("top3")->v[0], tol, tol);
+    check_close1("effective rank", ctk_diag_effective_rank(eig, D), get("erank")->v[0], tol, tol);
 
     struct ctk_diag_class *cl = xmallocarray((size_t)C, sizeof *cl);
     double *cc = xmallocarray((size_t)C * C, sizeof(double)), t[6][16];
     if (acc.nclass != C) {
         printf("FAIL classes: %d, want %d\n", acc.nclass, C);
-        failures++;
+        check_failures++;
     }
     ctk_diag_acc_classes(&acc, cl, cc);
     for (int c = 0; c < C; c++) {
@@ -400,14 +373,14 @@ static void test_reference(const char *path)
         t[4][c] = cl[c].cross_cos;
         t[5][c] = cl[c].margin;
     }
-    check_vec("class size", t[0], get("class_size")->v, C, 0);
-    check_vec("class intra cos", t[1], get("class_intra")->v, C, tol);
-    check_vec("class rms dist", t[2], get("class_rms")->v, C, tol);
-    check_vec("class nearest", t[3], get("class_nearest")->v, C, 0);
-    check_vec("class cross cos", t[4], get("class_cross")->v, C, tol);
-    check_vec("class margin", t[5], get("class_margin")->v, C, tol);
-    check_vec("centroid cosines", cc, get("centroid_cos")->v, (int64_t)C * C, tol);
-    check_vec("label alignment", (double[]){ctk_diag_acc_label_alignment(&acc)}, get("label_alignment")->v, 1, tol);
+    check_close("class size", t[0], get("class_size")->v, C, 0, 0);
+    check_close("class intra cos", t[1], get("class_intra")->v, C, tol, tol);
+    check_close("class rms dist", t[2], get("class_rms")->v, C, tol, tol);
+    check_close("class nearest", t[3], get("class_nearest")->v, C, 0, 0);
+    check_close("class cross cos", t[4], get("class_cross")->v, C, tol, tol);
+    check_close("class margin", t[5], get("class_margin")->v, C, tol, tol);
+    check_close("centroid cosines", cc, get("centroid_cos")->v, (int64_t)C * C, tol, tol);
+    check_close1("label alignment", ctk_diag_acc_label_alignment(&acc), get("label_alignment")->v[0], tol, tol);
 
     /* pairwise over all rows, with the exact centroids of the one pass */
     double *cent = xmallocarray((size_t)C * D, sizeof(double));
@@ -415,22 +388,22 @@ static void test_reference(const char *path)
         for (int k = 0; k < D; k++) cent[c * D + k] = acc.csum[c * D + k] / (double)acc.ccount[c];
     struct ctk_diag_pairwise pw;
     ctk_diag_pairwise(&pw, x, y, N, D, C, cent, K);
-    check_vec("uniformity", &pw.uniformity, get("uniformity")->v, 1, tol);
-    check_vec("pair mean cosine", &pw.mean_cos, get("mean_cos")->v, 1, tol);
-    check_vec("silhouette", &pw.silhouette, get("silhouette")->v, 1, tol);
-    check_vec("k-NN accuracy", &pw.knn_acc, get("knn_acc")->v, 1, tol);
-    check_vec("class cdist", pw.cdist, get("class_cdist")->v, C, tol);
+    check_close1("uniformity", pw.uniformity, get("uniformity")->v[0], tol, tol);
+    check_close1("pair mean cosine", pw.mean_cos, get("mean_cos")->v[0], tol, tol);
+    check_close1("silhouette", pw.silhouette, get("silhouette")->v[0], tol, tol);
+    check_close1("k-NN accuracy", pw.knn_acc, get("knn_acc")->v[0], tol, tol);
+    check_close("class cdist", pw.cdist, get("class_cdist")->v, C, tol, tol);
     double *conf = xmallocarray((size_t)C * C, sizeof(double));
     for (int i = 0; i < C * C; i++) conf[i] = (double)pw.confusion[i];
-    check_vec("k-NN confusion", conf, get("confusion")->v, (int64_t)C * C, 0);
+    check_close("k-NN confusion", conf, get("confusion")->v, (int64_t)C * C, 0, 0);
     ctk_diag_pairwise_free(&pw);
     /* the same without given centroids */
     ctk_diag_pairwise(&pw, x, y, N, D, C, NULL, K);
-    check_vec("class cdist own", pw.cdist, get("class_cdist")->v, C, tol);
+    check_close("class cdist own", pw.cdist, get("class_cdist")->v, C, tol, tol);
     ctk_diag_pairwise_free(&pw);
-    check_vec("uniformity fn", (double[]){ctk_diag_uniformity(x, N, D)}, get("uniformity")->v, 1, tol);
-    check_vec("silhouette fn", (double[]){ctk_diag_silhouette(x, y, N, D, C)}, get("silhouette")->v, 1, tol);
-    check_vec("k-NN fn", (double[]){ctk_diag_knn_accuracy(x, y, N, D, C, K)}, get("knn_acc")->v, 1, tol);
+    check_close1("uniformity fn", ctk_diag_uniformity(x, N, D), get("uniformity")->v[0], tol, tol);
+    check_close1("silhouette fn", ctk_diag_silhouette(x, y, N, D, C), get("silhouette")->v[0], tol, tol);
+    check_close1("k-NN fn", ctk_diag_knn_accuracy(x, y, N, D, C, K), get("knn_acc")->v[0], tol, tol);
 
     ctk_diag_acc_free(&acc);
     free(x), free(a), free(b), free(y), free(pc), free(junk), free(var), free(eig);
@@ -446,10 +419,5 @@ int main(int argc, char **argv)
     test_hand();
     test_verdicts();
     test_reference(path);
-    if (failures) {
-        printf("test_diag: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_diag: all passed\n");
-    return 0;
+    return check_exit("test_diag");
 }

@@ -6,21 +6,12 @@
  */
 #include "config.h"
 #include "hdbscan.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                                                    \
-    do {                                                                                                    \
-        if (!(cond)) {                                                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            fprintf(stderr, __VA_ARGS__);                                                                   \
-            fputc('\n', stderr);                                                                            \
-            failures++;                                                                                     \
-        }                                                                                                   \
-    } while (0)
 
 /* Adjusted Rand index (Hubert & Arabie 1985) of two labelings; -1 is a label like any other. */
 static double ari(const int32_t *a, const int32_t *b, int64_t n)
@@ -116,6 +107,5 @@ int main(void)
 
     const char *cases[] = {"blobs2d", "blobs2d_leaf", "blobs8d", "nested"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_fixture(dir, cases[i]);
-    if (failures) fprintf(stderr, "%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return check_exit("test_hdbscan");
 }

@@ -16,8 +16,8 @@
 
 #include "err.h"
 #include "knn.h"
+#include "check.h"
 
-static int failures;
 
 /* xorshift64*: reproducible data without libc's rand. */
 static uint64_t rng = 88172645463325252ULL;
@@ -130,7 +130,7 @@ static void check(const char *name, const float *Q, int64_t nq, const float *X, 
            ok ? "ok  " : "FAIL", name, (long long)nq, (long long)nx, (long long)d, k,
            (long long)bad, maxd);
     if (!ok)
-        failures++;
+        check_failures++;
     free(ri);
     free(gi);
     free(rs);
@@ -185,7 +185,5 @@ int main(void)
     free(Q);
     free(T);
     free(S);
-    if (failures)
-        printf("%d knn case(s) failed\n", failures);
-    return failures != 0;
+    return check_exit("test_knn");
 }

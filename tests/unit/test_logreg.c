@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "err.h"
 #include "logreg.h"
 
@@ -35,36 +36,10 @@ static const struct tcase cases[] = {
 
 static const char *srcdir;
 
-static FILE *open_fixture(const char *name, const char *ext)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/golden/logreg/%s.%s", srcdir, name, ext);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        ctk_die("cannot open %s", path);
-    return f;
-}
-
-/* All numbers of a fixture file, in reading order. */
-static double *read_numbers(const char *name, const char *ext, int64_t *n)
-{
-    FILE *f = open_fixture(name, ext);
-    size_t cap = 256, len = 0;
-    double *v = xmallocarray(cap, sizeof *v), x;
-    while (fscanf(f, "%lf", &x) == 1) {
-        if (len == cap)
-            v = xreallocarray(v, cap *= 2, sizeof *v);
-        v[len++] = x;
-    }
-    fclose(f);
-    *n = (int64_t)len;
-    return v;
-}
-
 /* Class names, one a line. */
 static int read_classes(const char *name, char names[][64])
 {
-    FILE *f = open_fixture(name, "classes");
+    FILE *f = fixture_open(srcdir, "logreg", name, "classes");
     int K = 0;
     while (K < 16 && fgets(names[K], 64, f)) {
         names[K][strcspn(names[K], "\n")] = 0;
@@ -97,7 +72,7 @@ static int run(const struct tcase *tc)
     int K = read_classes(tc->name, names);
 
     /* label<TAB>x1 x2 ... */
-    FILE *f = open_fixture(tc->name, "tsv");
+    FILE *f = fixture_open(srcdir, "logreg", tc->name, "tsv");
     char line[65536];
     int64_t N = 0, D = 0, cap = 0;
     float *X = NULL;
@@ -157,9 +132,9 @@ static int run(const struct tcase *tc)
         ctk_die_err(&e);
 
     int64_t nc, ni, np;
-    double *coef = read_numbers(tc->name, "coef", &nc);
-    double *icpt = read_numbers(tc->name, "intercept", &ni);
-    double *proba = read_numbers(tc->name, "proba", &np);
+    double *coef = fixture_numbers(srcdir, "logreg", tc->name, "coef", &nc);
+    double *icpt = fixture_numbers(srcdir, "logreg", tc->name, "intercept", &ni);
+    double *proba = fixture_numbers(srcdir, "logreg", tc->name, "proba", &np);
     int ok = 1;
     if (nc != (int64_t)m.rows * D || ni != m.rows || np != N * K) {
         printf("FAIL %s: shapes: coef %lld (want %lld), intercept %lld (want %d), proba %lld (want %lld)\n",
@@ -219,11 +194,8 @@ int main(void)
     srcdir = getenv("CTK_SRCDIR");
     if (!srcdir)
         srcdir = ".";
-    int fails = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        fails += !run(&cases[c]);
-    fails += !refusals();
-    if (fails)
-        printf("%d logreg case(s) failed\n", fails);
-    return fails != 0;
+        check_failures += !run(&cases[c]);
+    check_failures += !refusals();
+    return check_exit("test_logreg");
 }

@@ -22,18 +22,9 @@
 #include "knn.h"
 #include "mine.h"
 #include "rng.h"
+#include "check.h"
 
-static int failures;
 
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                           \
-            printf(__VA_ARGS__);                                                                  \
-            printf("\n");                                                                         \
-            failures++;                                                                           \
-        }                                                                                         \
-    } while (0)
 
 /* Run the selection on (idx, score, why) triples; returns the chosen count. */
 static int run(const struct ctk_mine_opts *o, double pos, const double *sc, const int *why, int n,
@@ -64,7 +55,7 @@ static void expect(const char *what, int k, const int64_t *got, int kw, const in
         for (int i = 0; i < kw; i++)
             printf(" %lld", (long long)want[i]);
         printf("\n");
-        failures++;
+        check_failures++;
     }
 }
 
@@ -371,7 +362,7 @@ static void test_bm25(void)
     struct ctk_err e;
     if (ctk_bm25_build(&ix, ids, off, 4, NULL, 1.2, 0.75, &e) < 0) {
         printf("FAIL bm25 build: %s\n", e.msg);
-        failures++;
+        check_failures++;
         return;
     }
     CHECK(fabs(ctk_bm25_idf(&ix, 1) - 0.693147180559945) < 1e-12, "idf(1) %.15g", ctk_bm25_idf(&ix, 1));
@@ -474,10 +465,5 @@ int main(void)
     test_exhaustive();
     test_bm25();
     test_stats_curriculum();
-    if (failures) {
-        printf("test_mine: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_mine: all passed\n");
-    return 0;
+    return check_exit("test_mine");
 }

@@ -13,37 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "err.h"
 #include "logreg.h"
 #include "mlp_head.h"
 
 static const char *srcdir;
-static int fails;
-
-static FILE *open_fixture(const char *name, const char *ext)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/golden/mlp/%s.%s", srcdir, name, ext);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        ctk_die("cannot open %s", path);
-    return f;
-}
-
-static double *read_numbers(const char *name, const char *ext, int64_t *n)
-{
-    FILE *f = open_fixture(name, ext);
-    size_t cap = 256, len = 0;
-    double *v = xmallocarray(cap, sizeof *v), x;
-    while (fscanf(f, "%lf", &x) == 1) {
-        if (len == cap)
-            v = xreallocarray(v, cap *= 2, sizeof *v);
-        v[len++] = x;
-    }
-    fclose(f);
-    *n = (int64_t)len;
-    return v;
-}
 
 struct data {
     int64_t N, D;
@@ -65,13 +40,13 @@ static int class_index(struct data *d, const char *s, size_t len)
 static void read_data(const char *name, int multilabel, struct data *d)
 {
     memset(d, 0, sizeof *d);
-    FILE *f = open_fixture(name, "classes");
+    FILE *f = fixture_open(srcdir, "mlp", name, "classes");
     while (d->K < 8 && fgets(d->names[d->K], 32, f)) {
         d->names[d->K][strcspn(d->names[d->K], "\n")] = 0;
         d->K++;
     }
     fclose(f);
-    f = open_fixture(name, "tsv");
+    f = fixture_open(srcdir, "mlp", name, "tsv");
     char line[8192];
     int64_t cap = 0;
     while (fgets(line, sizeof line, f)) {
@@ -120,7 +95,7 @@ static void report(const char *what, int ok, const char *fmt, double a, double b
     printf("%s %s: ", ok ? "ok  " : "FAIL", what);
     printf(fmt, a, b);
     printf("\n");
-    fails += !ok;
+    check_failures += !ok;
 }
 
 /* scikit-learn's weights in a ctk MLP: probabilities, objective, gradient. */
@@ -129,9 +104,9 @@ static void against_sklearn(const char *name, int multilabel)
     struct data d;
     read_data(name, multilabel, &d);
     int64_t nm, np, npr;
-    double *meta = read_numbers(name, "meta", &nm);
-    double *params = read_numbers(name, "params", &np);
-    double *proba = read_numbers(name, "proba", &npr);
+    double *meta = fixture_numbers(srcdir, "mlp", name, "meta", &nm);
+    double *params = fixture_numbers(srcdir, "mlp", name, "params", &np);
+    double *proba = fixture_numbers(srcdir, "mlp", name, "proba", &npr);
     struct ctk_mlp m;
     ctk_mlp_init(&m, d.K, d.D, (int)meta[0], multilabel);
     if (np != ctk_mlp_nparams(&m) || npr != d.N * d.K)
@@ -248,7 +223,5 @@ int main(void)
     against_sklearn("rings", 0);
     against_sklearn("multilabel", 1);
     training();
-    if (fails)
-        printf("%d mlp check(s) failed\n", fails);
-    return fails != 0;
+    return check_exit("test_mlp");
 }

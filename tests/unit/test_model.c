@@ -17,6 +17,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "model.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -25,17 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int fails;
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fails++;                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                      \
-            printf(__VA_ARGS__);                                             \
-            printf("\n");                                                    \
-        }                                                                    \
-    } while (0)
 
 /*----------------------------------------------------------------------------
  * Canonical JSON: strings with every byte outside printable ASCII written as
@@ -472,6 +463,5 @@ int main(int argc, char **argv)
     test_refusals();
     test_plain_hf();
     ctk_remove_tree(tmpdir);
-    printf("test_model: %s\n", fails ? "FAILED" : "ok");
-    return fails != 0;
+    return check_exit("test_model");
 }

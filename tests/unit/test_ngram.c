@@ -21,18 +21,9 @@
 #include "err.h"
 #include "ngram.h"
 #include "rng.h"
+#include "check.h"
 
-static int fails;
 
-#define CHECK(cond, ...)                                  \
-    do {                                                  \
-        if (!(cond)) {                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                 \
-            fputc('\n', stderr);                          \
-            fails++;                                      \
-        }                                                 \
-    } while (0)
 
 static uint64_t fmix64(uint64_t k)
 {
@@ -387,6 +378,5 @@ int main(void)
     c.pooling = CTK_NGRAM_MEAN;
     test_encoder(c, "no dense");
     test_dropout_and_save();
-    printf("test_ngram: %s (%d failures)\n", fails ? "FAILED" : "ok", fails);
-    return fails ? 1 : 0;
+    return check_exit("test_ngram");
 }

@@ -5,22 +5,13 @@
  */
 #include "config.h"
 #include "plot.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                                                    \
-    do {                                                                                                    \
-        if (!(cond)) {                                                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            fprintf(stderr, __VA_ARGS__);                                                                   \
-            fputc('\n', stderr);                                                                            \
-            failures++;                                                                                     \
-        }                                                                                                   \
-    } while (0)
 
 static uint32_t get32(const unsigned char *b)
 {
@@ -133,6 +124,5 @@ int main(void)
     cls[5] = 0;
     CHECK(ctk_plot_write_svg(&p, stdout, &e) < 0, "tiny size accepted");
 
-    if (failures) fprintf(stderr, "%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return check_exit("test_plot");
 }

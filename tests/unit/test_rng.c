@@ -7,22 +7,13 @@
  */
 #include "config.h"
 #include "rng.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-static int fails;
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fails++;                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                      \
-            printf(__VA_ARGS__);                                             \
-            printf("\n");                                                    \
-        }                                                                    \
-    } while (0)
 
 int main(void)
 {
@@ -114,6 +105,5 @@ int main(void)
     uint64_t x0 = ctk_rng_next(&s0), x1 = ctk_rng_next(&s1r), x0b = ctk_rng_next(&s0b);
     CHECK(x0 != x1 && x0 == x0b, "seed_stream");
 
-    printf("test_rng: %s\n", fails ? "FAILED" : "ok");
-    return fails != 0;
+    return check_exit("test_rng");
 }

@@ -9,6 +9,7 @@
 #include "f16.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,17 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int fails;
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fails++;                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                      \
-            printf(__VA_ARGS__);                                             \
-            printf("\n");                                                    \
-        }                                                                    \
-    } while (0)
 
 static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -379,7 +370,6 @@ int main(int argc, char **argv)
     test_roundtrip(dir);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fails++;
-    printf("test_safetensors: %s\n", fails ? "FAILED" : "ok");
-    return fails != 0;
+    if (system(cmd) != 0) check_failures++;
+    return check_exit("test_safetensors");
 }

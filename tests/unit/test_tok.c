@@ -30,8 +30,8 @@
 #include "json.h"
 #include "tokenizer.h"
 #include "unicode.h"
+#include "check.h"
 
-static int failures;
 static const char *datadir;
 static char tmpdir[256];
 
@@ -114,7 +114,7 @@ static int same(const struct ctk_ids *a, const int32_t *b, size_t nb)
 static void report(const char *what, size_t line, const struct ctk_ids *got, const int32_t *want,
                    size_t nwant, int *shown)
 {
-    failures++;
+    check_failures++;
     if ((*shown)++ >= 3)
         return;
     fprintf(stderr, "  %s line %zu:\n    got ", what, line);
@@ -175,7 +175,7 @@ static void check_model(const struct model *m, const struct lines *text)
         ctk_die_err(&e);
     struct ctk_tok_scratch sc = {0};
     struct ctk_ids raw = {0}, rawb = {0}, got = {0}, types = {0}, want = {0}, wtypes = {0};
-    int before = failures;
+    int before = check_failures;
 
     char path[1024];
     size_t len;
@@ -185,7 +185,7 @@ static void check_model(const struct model *m, const struct lines *text)
     split_lines(buf, len, &L);
     if (L.n != text->n) {
         fprintf(stderr, "%s: %zu expected lines for %zu texts\n", path, L.n, text->n);
-        failures++;
+        check_failures++;
     }
     int shown[6] = {0};
     const int maxl[3] = {8, 32, 128};
@@ -249,7 +249,7 @@ static void check_model(const struct model *m, const struct lines *text)
         free(buf);
     }
     printf("%-34s %zu lines x 5 settings, %zu pairs: %s\n", m->name, checked, npairs,
-           failures == before ? "all equal" : "MISMATCH");
+           check_failures == before ? "all equal" : "MISMATCH");
     ctk_tokenizer_free(&t);
     ctk_tok_scratch_free(&sc);
     ctk_ids_free(&raw);
@@ -281,10 +281,10 @@ static void check_corpus(const char *corpus, const struct model *m)
         ctk_die_err(&e);
     struct ctk_tok_scratch sc = {0};
     struct ctk_ids raw = {0}, got = {0}, want = {0};
-    int before = failures, shown = 0;
+    int before = check_failures, shown = 0;
     if (L.n != T.n) {
         fprintf(stderr, "%s: %zu expected lines for %zu texts\n", corpus, L.n, T.n);
-        failures++;
+        check_failures++;
     }
     for (size_t i = 0; i < L.n && i < T.n; i++) {
         parse_ids(L.s[i], L.len[i], &want);
@@ -294,7 +294,7 @@ static void check_corpus(const char *corpus, const struct model *m)
             report(corpus, i + 1, &got, want.v, want.n, &shown);
     }
     printf("%-34s %s %zu lines: %s\n", m->name, corpus, T.n,
-           failures == before ? "all equal" : "MISMATCH");
+           check_failures == before ? "all equal" : "MISMATCH");
     ctk_tokenizer_free(&t);
     ctk_tok_scratch_free(&sc);
     ctk_ids_free(&raw);
@@ -342,10 +342,10 @@ static void check_added(void)
     split_lines(want, wlen, &L);
     struct ctk_tok_scratch sc = {0};
     struct ctk_ids raw = {0}, got = {0}, w = {0};
-    int before = failures, shown = 0;
+    int before = check_failures, shown = 0;
     if (T.n != L.n) {
         fprintf(stderr, "added_tokens: %zu lines, %zu expected\n", T.n, L.n);
-        failures++;
+        check_failures++;
     }
     for (size_t i = 0; i < T.n && i < L.n; i++) {
         parse_ids(L.s[i], L.len[i], &w);
@@ -355,7 +355,7 @@ static void check_added(void)
             report("added tokens", i + 1, &got, w.v, w.n, &shown);
     }
     printf("%-34s %zu lines: %s\n", "added tokens, every flag", T.n,
-           failures == before ? "all equal" : "MISMATCH");
+           check_failures == before ? "all equal" : "MISMATCH");
     ctk_tokenizer_free(&t);
     ctk_tok_scratch_free(&sc);
     ctk_ids_free(&raw);
@@ -399,7 +399,7 @@ static void check_utf8(void)
             memcmp(out, cases[i].out, len) != 0 || (first == cases[i].n) != (bad == 0)) {
             fprintf(stderr, "utf8 case %zu: %zu replacements (want %zu), %zu bytes\n", i, bad,
                     cases[i].bad, len);
-            failures++;
+            check_failures++;
         }
     }
     free(out);
@@ -460,12 +460,12 @@ static void check_refusals(void)
             ctk_die_err(&e);
         if (ctk_tokenizer_load_json(&t, p, &e) == 0) {
             fprintf(stderr, "refusal case %zu: accepted\n", i);
-            failures++;
+            check_failures++;
             ctk_tokenizer_free(&t);
         } else if (!strstr(e.msg, cases[i].needle)) {
             fprintf(stderr, "refusal case %zu: message does not name %s: %s\n", i,
                     cases[i].needle, e.msg);
-            failures++;
+            check_failures++;
             ctk_tokenizer_free(&t);
         } else {
             ctk_tokenizer_free(&t);
@@ -535,6 +535,5 @@ int main(int argc, char **argv)
     free(T.len);
     free(text);
     free(dd);
-    printf("test_tok: %s (%d mismatches)\n", failures ? "FAIL" : "ok", failures);
-    return failures ? 1 : 0;
+    return check_exit("test_tok");
 }

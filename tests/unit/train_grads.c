@@ -77,7 +77,8 @@ int main(int argc, char **argv)
             ctk_die_err(&e);
         snprintf(name, sizeof name, "grad.%s.rows", p->name);
         const struct ctk_st_tensor *tr = ctk_st_find(&st, name);
-        size_t rl = p->ndim == 2 ? (size_t)p->shape[1] : p->n;
+        /* rows of a matrix; of a vector, sampled elements (rows of 1) */
+        size_t rl = p->ndim == 2 ? (size_t)p->shape[1] : tr ? 1 : p->n;
         size_t nr = tr ? tr->nelem : p->n / rl;
         if (nr * rl != t->nelem)
             ctk_die("%s: %zu values for %zu rows of %zu", p->name, t->nelem, nr, rl);
