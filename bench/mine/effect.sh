@@ -14,6 +14,10 @@
 #              number of rows and steps as in-batch
 #   flat       the mined rows in one run, no curriculum (the ablation)
 #
+# The mined rows keep negative.label, so that ctk-train-mnrl masks, for each
+# anchor, the other rows' negatives of its label; MASK=0 drops the column
+# (every hard negative a negative of every anchor: the behaviour before).
+#
 # then for both: encode train and test with the fine-tuned model, fit the
 # head (ctk-fit-head), label the test set (ctk-predict): accuracy; and
 # ctk-diag's figures of the test embeddings.
@@ -26,7 +30,8 @@ shift 4
 SEEDS=${*:-42}
 PATH="$B/bin:$PATH"
 export OPENBLAS_CORETYPE=SkylakeX
-ITER=${ITER:-20} BATCH=${BATCH:-16} LR=${LR:-1e-2} J=${J:-2} MINE_OPTS=${MINE_OPTS:--n 1}
+ITER=${ITER:-20} BATCH=${BATCH:-16} LR=${LR:-1e-2} J=${J:-2} MINE_OPTS=${MINE_OPTS:--n 1} MASK=${MASK:-1}
+if [ "$MASK" = 1 ]; then COLS=anchor,positive,negative,negative.label,label; else COLS=anchor,positive,negative,label; fi
 mkdir -p "$OUT"
 
 acc() { # acc TEST PRED: share of test lines whose label the prediction names
@@ -54,15 +59,15 @@ for S in $SEEDS; do
     ctk-mine-negatives --corpus "$OUT/corpus.ctk" $MINE_OPTS --stages 2 "$P.pairs.emb" \
         > "$P.mined.ctk" 2> "$P.mine.log"
     for st in 1 2; do
-        ctk-cat --header -c anchor,positive,negative,label,stage "$P.mined.ctk" |
-            awk -F '\t' -v s=$st 'NR == 1 || $5 == s { print $1 "\t" $2 "\t" $3 "\t" $4 }' |
+        ctk-cat --header -c "$COLS,stage" "$P.mined.ctk" |
+            awk -F '\t' 'BEGIN { OFS = "\t" } NR == 1 || $NF == '$st' { NF--; print }' |
             ctk-tok -q --header > "$P.stage$st.tok"
     done
     ctk-train-mnrl -q --batch-size "$BATCH" --lr "$LR" --seed "$S" -j "$J" -o "$P.stage1.model" "$P.stage1.tok"
     ctk-train-mnrl -q -m "$P.stage1.model" --batch-size "$BATCH" --lr "$LR" --seed "$S" -j "$J" \
         -o "$P.mined.model" "$P.stage2.tok"
     a2=$(evaluate "s$S.mined" "$P.mined.model")
-    ctk-cat -c anchor,positive,negative,label "$P.mined.ctk" | ctk-tok -q --names anchor,positive,negative,label > "$P.flat.tok"
+    ctk-cat -c "$COLS" "$P.mined.ctk" | ctk-tok -q --names "$COLS" > "$P.flat.tok"
     ctk-train-mnrl -q --batch-size "$BATCH" --lr "$LR" --seed "$S" -j "$J" -o "$P.flat.model" "$P.flat.tok"
     a3=$(evaluate "s$S.flat" "$P.flat.model")
     echo "seed $S: accuracy in-batch $a1, mined+curriculum $a2, mined flat $a3 ($(ctk-cat --info "$P.pairs.tok" | sed -n 's/^rows: //p') pairs, $(ctk-cat --info "$P.mined.ctk" | sed -n 's/^rows: //p') mined rows)"
