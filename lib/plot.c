@@ -10,6 +10,7 @@
 #include "config.h"
 #include "plot.h"
 #include "font.h"
+#include "hash.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -136,16 +137,6 @@ static void to_pixel(const struct layout *L, int panel, double x, double y, doub
 }
 
 /* A fixed permutation-like drawing order: points sorted by a hash of their index. */
-static uint32_t mix32(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return (uint32_t)x;
-}
-
 struct order_item {
     uint32_t key;
     int64_t idx;
@@ -160,7 +151,7 @@ static int cmp_order(const void *a, const void *b)
 static int64_t *draw_order(int64_t n)
 {
     struct order_item *it = xmallocarray((size_t)n, sizeof *it);
-    for (int64_t i = 0; i < n; i++) it[i].key = mix32((uint64_t)i), it[i].idx = i;
+    for (int64_t i = 0; i < n; i++) it[i].key = (uint32_t)ctk_fmix64((uint64_t)i), it[i].idx = i;
     qsort(it, (size_t)n, sizeof *it, cmp_order);
     int64_t *ord = xmallocarray((size_t)n, sizeof *ord);
     for (int64_t i = 0; i < n; i++) ord[i] = it[i].idx;
