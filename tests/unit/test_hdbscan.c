@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Adjusted Rand index (Hubert & Arabie 1985) of two labelings; -1 is a label like any other. */
 static double ari(const int32_t *a, const int32_t *b, int64_t n)
 {

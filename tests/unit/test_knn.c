@@ -16,18 +16,11 @@
 
 #include "err.h"
 #include "knn.h"
+#include "rng.h"
 #include "check.h"
 
-
-/* xorshift64*: reproducible data without libc's rand. */
-static uint64_t rng = 88172645463325252ULL;
-static double urand(void)
-{
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return (double)((rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
-}
+/* Reproducible data: lib/rng.h, seeded in main. */
+static struct ctk_rng rng;
 
 struct ref {
     double s;
@@ -140,10 +133,7 @@ static void check(const char *name, const float *Q, int64_t nq, const float *X, 
 static float *randn(int64_t n, int64_t d)
 {
     float *a = xmallocarray((size_t)(n * d), sizeof *a);
-    for (int64_t t = 0; t < n * d; t++) {
-        double u1 = urand() + 1e-12, u2 = urand();
-        a[t] = (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
+    ctk_rng_fill_normal(&rng, a, (size_t)(n * d), 0, 1);
     return a;
 }
 
@@ -152,12 +142,13 @@ static float *ternary(int64_t n, int64_t d)
 {
     float *a = xmallocarray((size_t)(n * d), sizeof *a);
     for (int64_t t = 0; t < n * d; t++)
-        a[t] = (float)((int)(urand() * 3) - 1);
+        a[t] = (float)((int)ctk_rng_below(&rng, 3) - 1);
     return a;
 }
 
 int main(void)
 {
+    ctk_rng_seed(&rng, 88172645463325252ULL);
     float *X = randn(5000, 24);
     float *Q = randn(1100, 24);
     check("cosine, 2 query tiles x 2 corpus tiles", Q, 1100, X, 5000, 24, 10,

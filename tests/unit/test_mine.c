@@ -24,8 +24,6 @@
 #include "rng.h"
 #include "check.h"
 
-
-
 /* Run the selection on (idx, score, why) triples; returns the chosen count. */
 static int run(const struct ctk_mine_opts *o, double pos, const double *sc, const int *why, int n,
                int64_t *got, int64_t drops[CTK_MINE_NDROP])

@@ -26,8 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
-
 /*----------------------------------------------------------------------------
  * Canonical JSON: strings with every byte outside printable ASCII written as
  * \u{HEX} of its code point, numbers as integers or %.17g, objects in file order.

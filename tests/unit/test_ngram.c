@@ -23,8 +23,6 @@
 #include "rng.h"
 #include "check.h"
 
-
-
 static uint64_t fmix64(uint64_t k)
 {
     k ^= k >> 33;

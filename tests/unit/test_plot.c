@@ -12,7 +12,6 @@
 #include <string.h>
 #include <zlib.h>
 
-
 static uint32_t get32(const unsigned char *b)
 {
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];

@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
-
 int main(void)
 {
     struct ctk_rng r;

@@ -17,8 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
-
 static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
