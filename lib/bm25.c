@@ -7,6 +7,7 @@
  * of those in a min-heap.
  */
 #include "bm25.h"
+#include "knn.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -159,40 +160,6 @@ void ctk_bm25_search_free(struct ctk_bm25_search *s)
     memset(s, 0, sizeof *s);
 }
 
-struct hit {
-    double s;
-    int64_t j;
-};
-
-/* a is worse than b: lower score, or equal and larger row. */
-static int worse(const struct hit *a, const struct hit *b)
-{
-    return a->s < b->s || (a->s == b->s && a->j > b->j);
-}
-
-static void sift_down(struct hit *h, int64_t n, int64_t i)
-{
-    for (;;) {
-        int64_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && worse(&h[l], &h[m]))
-            m = l;
-        if (r < n && worse(&h[r], &h[m]))
-            m = r;
-        if (m == i)
-            return;
-        struct hit t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
-static int better_first(const void *pa, const void *pb)
-{
-    const struct hit *a = pa, *b = pb;
-    return worse(b, a) ? -1 : worse(a, b) ? 1 : 0;
-}
-
 int64_t ctk_bm25_topk(const struct ctk_bm25 *ix, struct ctk_bm25_search *s, const int32_t *q,
                       int64_t nq, const uint8_t *skip, int64_t k, int64_t *idx, double *score)
 {
@@ -220,25 +187,17 @@ int64_t ctk_bm25_topk(const struct ctk_bm25 *ix, struct ctk_bm25_search *s, cons
             s->acc[r] += qtf * weight(ix, idf, (double)ix->post_tf[i], (double)ix->doclen[r]);
         }
     }
-    struct hit *h = xmallocarray(k > 0 ? (size_t)k : 1, sizeof *h);
+    struct ctk_hit *h = xmallocarray(k > 0 ? (size_t)k : 1, sizeof *h);
     int64_t n = 0;
     for (int64_t i = 0; i < s->ntouched; i++) {
         int64_t r = s->touched[i];
-        struct hit c = {s->acc[r], r};
+        struct ctk_hit c = {s->acc[r], r};
         s->acc[r] = 0;
         if (k <= 0 || (skip && skip[r]))
             continue;
-        if (n < k) {
-            h[n++] = c;
-            if (n == k) /* heapify once full */
-                for (int64_t j = k / 2 - 1; j >= 0; j--)
-                    sift_down(h, k, j);
-        } else if (worse(&h[0], &c)) {
-            h[0] = c;
-            sift_down(h, k, 0);
-        }
+        n = ctk_topk_offer(h, n, k, c);
     }
-    qsort(h, (size_t)n, sizeof *h, better_first);
+    ctk_topk_sort(h, n);
     for (int64_t i = 0; i < n; i++) {
         idx[i] = h[i].j;
         score[i] = h[i].s;

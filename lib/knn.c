@@ -20,10 +20,6 @@
 
 #include "err.h"
 
-struct hit {
-    double s;  /* larger is nearer: cosine similarity, or minus the squared distance */
-    int64_t j; /* corpus index */
-};
 
 struct ctk_knn {
     const float *Q;  /* (nq, d) borrowed */
@@ -37,7 +33,7 @@ struct ctk_knn {
     float *qinv;     /* (nq) 1/|q| (0 for a zero vector) */
     float *qsq;      /* (nq) |q|^2 */
     float *qlen;     /* (nq) |q| */
-    struct hit *heap; /* (nq, k) */
+    struct ctk_hit *heap; /* (nq, k) */
     int *nheap;       /* (nq) */
     float *tile;      /* (CTK_KNN_QBLOCK, CTK_KNN_BLOCK) */
     double *xn;       /* (CTK_KNN_BLOCK) corpus block norms, double */
@@ -58,58 +54,6 @@ int ctk_metric_parse(const char *s, enum ctk_metric *m)
 const char *ctk_metric_name(enum ctk_metric m)
 {
     return m == CTK_METRIC_COSINE ? "cosine" : "euclidean";
-}
-
-/* a is worse than b: lower score, or equal score and larger index. */
-static inline int worse(const struct hit *a, const struct hit *b)
-{
-    return a->s < b->s || (a->s == b->s && a->j > b->j);
-}
-
-/* Min-heap on "worse": h[0] is the worst hit kept. */
-static void sift_down(struct hit *h, int n, int i)
-{
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && worse(&h[l], &h[m]))
-            m = l;
-        if (r < n && worse(&h[r], &h[m]))
-            m = r;
-        if (m == i)
-            return;
-        struct hit t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
-static void sift_up(struct hit *h, int i)
-{
-    while (i > 0) {
-        int p = (i - 1) / 2;
-        if (!worse(&h[i], &h[p]))
-            return;
-        struct hit t = h[i];
-        h[i] = h[p];
-        h[p] = t;
-        i = p;
-    }
-}
-
-/* Offer hit c to heap h of n kept (capacity k); returns the new count. */
-static int heap_offer(struct hit *h, int n, int k, struct hit c)
-{
-    if (n < k) {
-        h[n] = c;
-        sift_up(h, n);
-        return n + 1;
-    }
-    if (worse(&h[0], &c)) {
-        h[0] = c;
-        sift_down(h, n, 0);
-    }
-    return n;
 }
 
 /*
@@ -234,7 +178,7 @@ static void scan_rows(struct scan_job *jb)
         int64_t i = jb->q0 + r;
         const float *row = s->tile + r * xb;
         const float *q = s->Q + i * d;
-        struct hit *h = s->heap + i * (int64_t)k;
+        struct ctk_hit *h = s->heap + i * (int64_t)k;
         int n = s->nheap[i];
         int64_t self = s->self_base >= 0 ? s->self_base + i - jb->first : -1;
         const float qinv = s->qinv[i], qsq = s->qsq[i], qlen = s->qlen[i];
@@ -254,14 +198,15 @@ static void scan_rows(struct scan_job *jb)
             if (!((double)fs >= thr - slack) || j == self)
                 continue;
             const float *x = jb->X + j * d;
-            struct hit c = {0, jb->first + j};
+            /* larger is nearer: cosine, or minus the squared distance */
+            struct ctk_hit c = {0, jb->first + j};
             if (cosine) {
                 double den = qn * s->xn[j];
                 c.s = den > 0 ? dot_d(q, x, d) / den : 0.0;
             } else {
                 c.s = -sqdist_d(q, x, d);
             }
-            n = heap_offer(h, n, k, c);
+            n = (int)ctk_topk_offer(h, n, k, c);
             if (n == k)
                 thr = h[0].s;
         }
@@ -326,24 +271,14 @@ void ctk_knn_add(struct ctk_knn *s, const float *X, int64_t n, int64_t first)
     }
 }
 
-static int nearer_first(const void *a, const void *b)
-{
-    const struct hit *x = a, *y = b;
-    if (worse(y, x))
-        return -1;
-    if (worse(x, y))
-        return 1;
-    return 0;
-}
-
 void ctk_knn_result(const struct ctk_knn *s, int64_t *idx, float *score)
 {
     const int k = s->k;
-    struct hit *tmp = xmallocarray(k > 0 ? k : 1, sizeof *tmp);
+    struct ctk_hit *tmp = xmallocarray(k > 0 ? k : 1, sizeof *tmp);
     for (int64_t i = 0; i < s->nq; i++) {
         int n = s->nheap[i];
         memcpy(tmp, s->heap + i * (int64_t)k, (size_t)n * sizeof *tmp);
-        qsort(tmp, (size_t)n, sizeof *tmp, nearer_first);
+        ctk_topk_sort(tmp, n);
         for (int t = 0; t < k; t++) {
             int64_t o = i * (int64_t)k + t;
             if (t < n) {
@@ -370,4 +305,72 @@ void ctk_knn_search(const float *Q, int64_t nq, const float *X, int64_t nx, int6
     ctk_knn_add(s, X, nx, 0);
     ctk_knn_result(s, idx, score);
     ctk_knn_free(s);
+}
+
+/* --- top-k selection ---------------------------------------------------- */
+
+/* a is worse than b: lower score, or equal score and larger index. */
+static inline int worse(const struct ctk_hit *a, const struct ctk_hit *b)
+{
+    return a->s < b->s || (a->s == b->s && a->j > b->j);
+}
+
+/* Min-heap on "worse": h[0] is the worst hit kept. */
+static void sift_down(struct ctk_hit *h, int64_t n, int64_t i)
+{
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && worse(&h[l], &h[m]))
+            m = l;
+        if (r < n && worse(&h[r], &h[m]))
+            m = r;
+        if (m == i)
+            return;
+        struct ctk_hit t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static void sift_up(struct ctk_hit *h, int64_t i)
+{
+    while (i > 0) {
+        int64_t p = (i - 1) / 2;
+        if (!worse(&h[i], &h[p]))
+            return;
+        struct ctk_hit t = h[i];
+        h[i] = h[p];
+        h[p] = t;
+        i = p;
+    }
+}
+
+int64_t ctk_topk_offer(struct ctk_hit *h, int64_t n, int64_t k, struct ctk_hit c)
+{
+    if (n < k) {
+        h[n] = c;
+        sift_up(h, n);
+        return n + 1;
+    }
+    if (worse(&h[0], &c)) {
+        h[0] = c;
+        sift_down(h, n, 0);
+    }
+    return n;
+}
+
+static int nearer_first(const void *a, const void *b)
+{
+    const struct ctk_hit *x = a, *y = b;
+    if (worse(y, x))
+        return -1;
+    if (worse(x, y))
+        return 1;
+    return 0;
+}
+
+void ctk_topk_sort(struct ctk_hit *h, int64_t n)
+{
+    qsort(h, (size_t)n, sizeof *h, nearer_first);
 }

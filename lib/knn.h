@@ -70,6 +70,21 @@ void ctk_knn_free(struct ctk_knn *s);
 void ctk_knn_search(const float *Q, int64_t nq, const float *X, int64_t nx, int64_t d, int k,
                     enum ctk_metric metric, int self, int threads, int64_t *idx, float *score);
 
+/*
+ * Top-k selection, shared by the k-NN scan and lib/bm25.c: hits (score,
+ * row), a higher score better and equal scores broken by the smaller row,
+ * so the k kept are the same whatever the order they are offered in.
+ * ctk_topk_offer offers c to the heap h holding n hits (capacity k, h[0]
+ * the worst kept) and returns the new count; ctk_topk_sort sorts n hits
+ * best first.
+ */
+struct ctk_hit {
+    double s;  /* larger is better */
+    int64_t j; /* row */
+};
+int64_t ctk_topk_offer(struct ctk_hit *h, int64_t n, int64_t k, struct ctk_hit c);
+void ctk_topk_sort(struct ctk_hit *h, int64_t n);
+
 /* Corpus rows per sgemm tile, and queries per tile (bounds the tile's memory). */
 #define CTK_KNN_BLOCK 4096
 #define CTK_KNN_QBLOCK 1024

@@ -188,30 +188,6 @@ static int solve(struct problem *p, const struct ctk_logreg_opts *o, double *W, 
     return 0;
 }
 
-static double *to_double(const float *X, int64_t N, int64_t D)
-{
-    double *Xd = xmallocarray((size_t)N * (size_t)D, sizeof *Xd);
-    for (int64_t t = 0; t < N * D; t++)
-        Xd[t] = X[t];
-    return Xd;
-}
-
-/* Sample weights: 1, or balanced n / (K * count(class)) (scikit-learn's compute_class_weight). */
-static void class_weights(double *w, const int32_t *y, int64_t N, int K, int balanced)
-{
-    if (!balanced) {
-        for (int64_t i = 0; i < N; i++)
-            w[i] = 1.0;
-        return;
-    }
-    int64_t *cnt = xcalloc((size_t)K, sizeof *cnt);
-    for (int64_t i = 0; i < N; i++)
-        cnt[y[i]]++;
-    for (int64_t i = 0; i < N; i++)
-        w[i] = (double)N / ((double)K * (double)cnt[y[i]]);
-    free(cnt);
-}
-
 static void merge_report(struct ctk_logreg_report *all, const struct ctk_logreg_report *one,
                          int first)
 {
@@ -249,9 +225,9 @@ int ctk_logreg_fit(struct ctk_logreg *m, const float *X, int64_t N, int64_t D,
         return ctk_err_set(e, "logistic regression needs at least 2 classes, got %d", K);
     ctk_logreg_free(m);
     ctk_logreg_init(m, K, D, 0);
-    double *Xd = to_double(X, N, D);
+    double *Xd = ctk_head_to_double(X, N, D);
     double *w = xmallocarray((size_t)N, sizeof *w);
-    class_weights(w, y, N, K, o->balanced);
+    ctk_head_class_weights(w, y, N, K, o->balanced);
     struct problem p = {Xd, N, D, K, y, w, 1.0 / o->C,
                         xmallocarray((size_t)N * (size_t)K, sizeof(double)), 0};
     double *W = xmallocarray((size_t)K * (size_t)D, sizeof *W);
@@ -295,7 +271,7 @@ int ctk_logreg_fit_multilabel(struct ctk_logreg *m, const float *X, int64_t N, i
     }
     ctk_logreg_free(m);
     ctk_logreg_init(m, K, D, 1);
-    double *Xd = to_double(X, N, D);
+    double *Xd = ctk_head_to_double(X, N, D);
     double *w = xmallocarray((size_t)N, sizeof *w);
     int32_t *yb = xmallocarray((size_t)N, sizeof *yb);
     double *G = xmallocarray((size_t)N * 2, sizeof *G);
@@ -305,7 +281,7 @@ int ctk_logreg_fit_multilabel(struct ctk_logreg *m, const float *X, int64_t N, i
     for (int k = 0; k < K && rc == 0; k++) {
         for (int64_t i = 0; i < N; i++)
             yb[i] = Y[i * K + k] != 0;
-        class_weights(w, yb, N, 2, o->balanced);
+        ctk_head_class_weights(w, yb, N, 2, o->balanced);
         struct problem p = {Xd, N, D, 2, yb, w, 1.0 / o->C, G, 0};
         struct ctk_logreg_report one;
         rc = solve(&p, o, W2, b2, &one, e);
@@ -320,15 +296,6 @@ int ctk_logreg_fit_multilabel(struct ctk_logreg *m, const float *X, int64_t N, i
     free(w);
     free(Xd);
     return rc;
-}
-
-/* softmax([-d, d])[1] = 1 / (1 + exp(-2d)), written to not overflow. */
-static float sigmoid2(float d)
-{
-    if (d >= 0)
-        return 1.0f / (1.0f + expf(-2.0f * d));
-    float t = expf(2.0f * d);
-    return t / (1.0f + t);
 }
 
 void ctk_logreg_proba(struct ctk_logreg *m, const float *X, int64_t N, float *P)
@@ -352,23 +319,62 @@ void ctk_logreg_proba(struct ctk_logreg *m, const float *X, int64_t N, float *P)
         float *z = P + i * K;
         if (m->multilabel) {
             for (int k = 0; k < K; k++)
-                z[k] = sigmoid2(z[k]);
+                z[k] = ctk_head_sigmoid(2.0f * z[k]);
         } else if (R == 1) {
             float d = z[0];
-            z[1] = sigmoid2(d);
-            z[0] = sigmoid2(-d);
+            z[1] = ctk_head_sigmoid(2.0f * d);
+            z[0] = ctk_head_sigmoid(-2.0f * d);
         } else {
-            float mx = z[0];
-            for (int k = 1; k < K; k++)
-                if (z[k] > mx)
-                    mx = z[k];
-            double se = 0;
-            for (int k = 0; k < K; k++) {
-                z[k] = expf(z[k] - mx);
-                se += z[k];
-            }
-            for (int k = 0; k < K; k++)
-                z[k] = (float)(z[k] / se);
+            ctk_head_softmax(z, K);
         }
     }
+}
+
+/* --- pieces shared by the heads ------------------------------------------ */
+
+double *ctk_head_to_double(const float *X, int64_t N, int64_t D)
+{
+    double *Xd = xmallocarray((size_t)N * (size_t)D, sizeof *Xd);
+    for (int64_t t = 0; t < N * D; t++)
+        Xd[t] = X[t];
+    return Xd;
+}
+
+/* Sample weights: 1, or balanced n / (K * count(class)) (scikit-learn's compute_class_weight). */
+void ctk_head_class_weights(double *w, const int32_t *y, int64_t N, int K, int balanced)
+{
+    if (!balanced) {
+        for (int64_t i = 0; i < N; i++)
+            w[i] = 1.0;
+        return;
+    }
+    int64_t *cnt = xcalloc((size_t)K, sizeof *cnt);
+    for (int64_t i = 0; i < N; i++)
+        cnt[y[i]]++;
+    for (int64_t i = 0; i < N; i++)
+        w[i] = (double)N / ((double)K * (double)cnt[y[i]]);
+    free(cnt);
+}
+
+float ctk_head_sigmoid(float x)
+{
+    if (x >= 0)
+        return 1.0f / (1.0f + expf(-x));
+    float t = expf(x);
+    return t / (1.0f + t);
+}
+
+void ctk_head_softmax(float *z, int K)
+{
+    float mx = z[0];
+    for (int k = 1; k < K; k++)
+        if (z[k] > mx)
+            mx = z[k];
+    double se = 0;
+    for (int k = 0; k < K; k++) {
+        z[k] = expf(z[k] - mx);
+        se += z[k];
+    }
+    for (int k = 0; k < K; k++)
+        z[k] = (float)(z[k] / se);
 }

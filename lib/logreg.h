@@ -89,4 +89,18 @@ int ctk_logreg_fit_multilabel(struct ctk_logreg *m, const float *X, int64_t N, i
  */
 void ctk_logreg_proba(struct ctk_logreg *m, const float *X, int64_t N, float *P);
 
+/* --- pieces shared by the heads (logreg.c, mlp_head.c) ------------------- */
+
+/* X (N, D) widened to double: a new array (free it). */
+double *ctk_head_to_double(const float *X, int64_t N, int64_t D);
+/*
+ * Sample weights w (N): 1, or when balanced n / (K * count(class y[i]))
+ * (scikit-learn's compute_class_weight('balanced')).
+ */
+void ctk_head_class_weights(double *w, const int32_t *y, int64_t N, int K, int balanced);
+/* The logistic function 1 / (1 + exp(-x)), written to not overflow. */
+float ctk_head_sigmoid(float x);
+/* z (K) replaced by softmax(z) (max-shifted, summed in double). */
+void ctk_head_softmax(float *z, int K);
+
 #endif

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "logreg.h"
 #include "rng.h"
 
 void ctk_mlp_opts_default(struct ctk_mlp_opts *o)
@@ -190,18 +191,10 @@ static void problem_free(struct mproblem *p)
     free(p->dHh);
 }
 
-static double *to_double(const float *X, int64_t N, int64_t D)
-{
-    double *Xd = xmallocarray((size_t)N, (size_t)D * sizeof *Xd);
-    for (int64_t t = 0; t < N * D; t++)
-        Xd[t] = X[t];
-    return Xd;
-}
-
 double ctk_mlp_objective(const struct ctk_mlp *m, const float *X, int64_t N, const int32_t *y,
                          const uint8_t *Y, double alpha, double *grad)
 {
-    double *Xd = to_double(X, N, m->D);
+    double *Xd = ctk_head_to_double(X, N, m->D);
     double *w = xmallocarray((size_t)N, sizeof *w);
     for (int64_t i = 0; i < N; i++)
         w[i] = 1;
@@ -244,17 +237,8 @@ int ctk_mlp_fit(struct ctk_mlp *m, const float *X, int64_t N, int64_t D, const i
     init_layer(&rng, m->W2, m->b2, m->H, K);
 
     double *w = xmallocarray((size_t)N, sizeof *w);
-    for (int64_t i = 0; i < N; i++)
-        w[i] = 1;
-    if (o->balanced && !multilabel) {
-        int64_t *cnt = xcalloc((size_t)K, sizeof *cnt);
-        for (int64_t i = 0; i < N; i++)
-            cnt[y[i]]++;
-        for (int64_t i = 0; i < N; i++)
-            w[i] = (double)N / ((double)K * (double)cnt[y[i]]);
-        free(cnt);
-    }
-    double *Xd = to_double(X, N, D);
+    ctk_head_class_weights(w, y, N, K, o->balanced && !multilabel);
+    double *Xd = ctk_head_to_double(X, N, D);
     struct mproblem p;
     problem_init(&p, m, Xd, N, y, Y, w, o->alpha);
 
@@ -332,19 +316,9 @@ void ctk_mlp_proba(struct ctk_mlp *m, const float *X, int64_t N, float *P)
         float *z = P + i * K;
         if (m->multilabel) {
             for (int k = 0; k < K; k++)
-                z[k] = z[k] >= 0 ? 1.0f / (1.0f + expf(-z[k])) : expf(z[k]) / (1.0f + expf(z[k]));
+                z[k] = ctk_head_sigmoid(z[k]);
         } else {
-            float mx = z[0];
-            for (int k = 1; k < K; k++)
-                if (z[k] > mx)
-                    mx = z[k];
-            double se = 0;
-            for (int k = 0; k < K; k++) {
-                z[k] = expf(z[k] - mx);
-                se += z[k];
-            }
-            for (int k = 0; k < K; k++)
-                z[k] = (float)(z[k] / se);
+            ctk_head_softmax(z, K);
         }
     }
 }
