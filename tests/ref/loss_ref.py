@@ -7,7 +7,8 @@ through the loss written with the PyTorch ops sentence-transformers uses
 CosineSimilarityLoss, ContrastiveLoss, OnlineContrastiveLoss, TripletLoss),
 in float64, and autograd gives the gradient with respect to every embedding.
 The false-negative mask of ctk's MNRL (same-label in-batch positives left out
-of the softmax) is written here as a -inf logit.
+of the softmax, and, when the hard negatives' labels are given, every hard
+negative of the anchor's label) is written here as a -inf logit.
 
 Writes tests/golden/loss/NAME.txt: "key value..." lines read by the C test.
 Run: /usr/bin/python3 tests/ref/loss_ref.py tests/golden/loss
@@ -25,23 +26,27 @@ def cos_sim(a, b):
     return torch.mm(F.normalize(a, p=2, dim=1), F.normalize(b, p=2, dim=1).t())
 
 
-def masked(scores, label, S):
-    """-inf where candidate j < S (an in-batch positive) has row i's label, j != i."""
+def masked(scores, label, S, nlabel=None):
+    """-inf where candidate j < S (an in-batch positive) has row i's label, j != i;
+    with nlabel (the classes of the hard-negative candidates j >= S, -1 unknown),
+    also where a hard negative has row i's label."""
     if label is None:
         return scores
     same = label[:, None] == label[None, :]
     same.fill_diagonal_(False)
     m = torch.zeros_like(scores, dtype=torch.bool)
     m[:, :S] = same
+    if nlabel is not None:
+        m[:, S:] = (label[:, None] == nlabel[None, :]) & (nlabel[None, :] >= 0)
     return scores.masked_fill(m, float("-inf"))
 
 
-def mnrl(reps, scale, symmetric, label):
+def mnrl(reps, scale, symmetric, label, nlabel=None):
     a, cand = reps[0], torch.cat(reps[1:])
     S = len(a)
     scores = cos_sim(a, cand) * scale
     target = torch.arange(S)
-    fwd = F.cross_entropy(masked(scores, label, S), target)
+    fwd = F.cross_entropy(masked(scores, label, S, nlabel), target)
     if not symmetric:
         return fwd
     bwd = F.cross_entropy(masked(scores[:, :S].t(), label, S), target)
@@ -57,7 +62,8 @@ def dist(kind, x, y):
 def loss_of(case, reps):
     k = case["kind"]
     if k in ("mnrl", "simcse"):
-        return mnrl(reps, case["scale"], case["symmetric"], case.get("label"))
+        return mnrl(reps, case["scale"], case["symmetric"], case.get("label"),
+                    case.get("nlabel"))
     y = case.get("score")
     if k == "cosine":
         return F.mse_loss(F.cosine_similarity(reps[0], reps[1]), y)
@@ -95,6 +101,11 @@ CASES = [
          score="binary", distance="euclidean", margin=3.0),
     dict(name="triplet", kind="triplet", K=3, S=6, D=5),
     dict(name="triplet-cosine", kind="triplet", K=3, S=6, D=5, distance="cosine", margin=0.3),
+    # hard negatives with classes (row 0's own negative of its class, -1 unknown)
+    dict(name="mnrl-neglabels", kind="mnrl", K=4, S=6, D=5, label=[0, 1, 2, 0, 1, 2],
+         nlabel=[0, 2, 0, -1, 0, 1, 2, 0, 1, 1, -1, 0]),
+    dict(name="mnrl-neglabels-symmetric", kind="mnrl", K=3, S=6, D=5, symmetric=1, scale=10.0,
+         label=[1, 0, 1, 0, 1, 0], nlabel=[0, 1, 0, -1, 1, 1]),
 ]
 
 
@@ -138,6 +149,9 @@ def main(outdir):
         if "label" in c:
             lines.append("label " + " ".join(str(v) for v in c["label"]))
             c["label"] = torch.tensor(c["label"])
+        if "nlabel" in c:
+            lines.append("nlabel " + " ".join(str(v) for v in c["nlabel"]))
+            c["nlabel"] = torch.tensor(c["nlabel"])
         reps = [emb[k] for k in range(K)]
         loss = loss_of(c, reps)
         loss.backward()
