@@ -91,11 +91,11 @@ first_loss() {
 }
 
 G() { echo "$SRC/tests/golden/mine"; }
-TOOL() { echo "$CTK_BUILDDIR/tests/unit/mine_tool"; }
+TOOL() { echo "$CTK_BUILDDIR/tests/unit/emb_tool"; }
 
 @test "ctk-mine-negatives writes each negative's corpus label, none without corpus labels" {
-    "$(TOOL)" -m fixture 'label:s,text:s,emb:f,ids:i' < "$(G)/corpus.tsv" > "$TMP/corpus.ctk"
-    "$(TOOL)" -m fixture 'anchor:s,positive:s,label:s,anchor.emb:f,positive.emb:f,anchor.ids:i,positive.ids:i' \
+    "$(TOOL)" cols -m fixture 'label:s,text:s,emb:f,ids:i' < "$(G)/corpus.tsv" > "$TMP/corpus.ctk"
+    "$(TOOL)" cols -m fixture 'anchor:s,positive:s,label:s,anchor.emb:f,positive.emb:f,anchor.ids:i,positive.ids:i' \
         < "$(G)/pairs.tsv" > "$TMP/pairs.ctk"
     ctk-mine-negatives -q --corpus "$TMP/corpus.ctk" -n 2 -f n-tuple "$TMP/pairs.ctk" > "$TMP/out.ctk"
     ctk-cat -c label,negative,negative.label,negative2,negative2.label "$TMP/out.ctk" > "$TMP/got"

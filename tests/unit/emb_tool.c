@@ -18,10 +18,6 @@
  *       width of the first row), i a ragged I32 row of token ids (numbers
  *       separated by spaces). Example:
  *         emb_tool cols -m fixture 'label:s,text:s,emb:f'
- *   mine_tool [-m MODEL] SPEC < TSV
- *       the same as emb_tool cols: the program is also built under the
- *       name of the former test tool, which tests/bats/train-neglabel.bats
- *       still calls.
  */
 #include <getopt.h>
 #include <math.h>
@@ -177,9 +173,7 @@ int main(int argc, char **argv)
     int64_t dim = -1, chunk = CTK_CHUNK_ROWS;
     int with_id = 1, nlabels = 2, c;
     uint64_t seed = 1;
-    const char *base = strrchr(argv[0], '/');
-    int as_cols = strcmp(base ? base + 1 : argv[0], "mine_tool") == 0;
-    ctk_init(as_cols ? "mine_tool" : "emb_tool", argc, argv);
+    ctk_init("emb_tool", argc, argv);
     while ((c = getopt_long(argc, argv, "m:d:s:l:c:", lo, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
@@ -190,12 +184,6 @@ int main(int argc, char **argv)
         case 'n': with_id = 0; break;
         default: ctk_usage("bad option");
         }
-    }
-    if (as_cols) {
-        if (optind >= argc)
-            ctk_usage("usage: mine_tool [-m MODEL] NAME:TYPE,... < TSV");
-        cols(model, argv[optind]);
-        return 0;
     }
     if (optind >= argc)
         ctk_usage("tsv, random or cols");
