@@ -17,7 +17,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=""
-DATA=/work/shared/data
+DATA=${DATA:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/data}
 OUT=/tmp/ctk-bench-setfit
 SHOTS="8 16"
 SEEDS="1 2 3 4 5"

@@ -7,7 +7,7 @@
 #
 # Usage: bench/tok/run.sh [BUILDDIR]
 #   BUILDDIR    where ctk was built (default: .); its bin/ctk-tok and ctk-cat
-#   MB=50       size of the English text (lines of /work/shared/data's TSVs, repeated)
+#   MB=50       size of the English text (lines of ../shared/data's TSVs, repeated)
 #   MODEL=DIR   model folder with tokenizer.json (default shared/vocab/bert-base-uncased)
 #   REF=DIR     folder with the npm packages installed (default: tests/ref;
 #               cd tests/ref && npm install)
@@ -19,7 +19,6 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 B=$(cd "${1:-.}" && pwd)
 MB=${MB:-50}
 SHARED=${SHARED:-$SRC/../shared}
-[ -d "$SHARED/data" ] || SHARED=/work/shared
 MODEL=${MODEL:-$SHARED/vocab/bert-base-uncased}
 REF=${REF:-$SRC/tests/ref}
 WORK=${WORK:-/tmp/ctk-bench-tok}
