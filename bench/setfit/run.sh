@@ -64,12 +64,12 @@ head_accuracy() {
 for set in $SETS; do
     test_tsv="$DATA/$set/test.tsv"
     # the untrained encoder's test embeddings do not depend on the sample
-    w0="$OUT/work/$set"
+    w0="$OUT/runs/$set"
     mkdir -p "$w0"
     "${BIN}ctk-tok" -q "$test_tsv" | "${BIN}ctk-encode" -q > "$w0/test-untrained.emb"
     for k in $SHOTS; do
         for seed in $SEEDS; do
-            w="$OUT/work/$set-$k-$seed"
+            w="$OUT/runs/$set-$k-$seed"
             mkdir -p "$w"
             tr="$w/train.tsv"
             $PY "$HERE/sample.py" "$DATA/$set/train.tsv" "$k" "$seed" "$tr"
