@@ -44,7 +44,7 @@ done
 command -v "$FASTTEXT" >/dev/null || { echo "$0: fasttext not found (apt-get install fasttext)" >&2; exit 1; }
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
 
-mkdir -p "$OUT/samples" "$OUT/work"
+mkdir -p "$OUT/samples" "$OUT/runs"
 RES="$OUT/results.tsv"
 printf 'set\tk\tseed\tmethod\taccuracy\n' > "$RES"
 
