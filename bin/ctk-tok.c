@@ -7,8 +7,9 @@
  * NUL bytes included, is one text) or a ctk stream; writes a stream with
  * X.ids (ragged I32) for each text column X ("ids" for "text"), or one
  * X.ids/X.type_ids for a pair (--pair X,Y), keeping every other column.
- * Chunk by chunk, so memory stays bounded; -j N splits each chunk's rows
- * between threads and writes them back in input order.
+ * Chunk by chunk, so memory stays bounded; with -j N, N threads tokenise
+ * whole chunks while the input is read and the output written beside them,
+ * in input order (see struct run).
  */
 #include "config.h"
 
@@ -59,38 +60,6 @@ struct toker {
 struct job {
     int src[2];                 /* input column(s); src[1] = -1 unless a pair */
     int ids_col, types_col;     /* output columns; types_col -1 unless a pair */
-};
-
-/* What one thread makes from its rows. */
-struct slice {
-    int64_t r0, r1;
-    struct ctk_ids ids[CTK_MAX_COLS], types[CTK_MAX_COLS];
-    int64_t *len[CTK_MAX_COLS]; /* (r1-r0) ids per row, per job */
-    int64_t lencap;
-    int64_t bad;                /* invalid UTF-8 sequences replaced */
-    int64_t bad_row;            /* first row with one, -1 if none */
-    struct ctk_tok_scratch sc;
-    unsigned char *clean;
-    size_t cleancap;
-    struct ctk_ids a, b;
-    int32_t *feat;
-    int64_t featcap;
-    int failed;
-    struct ctk_err err;
-};
-
-struct work {
-    const struct opts *o;
-    const struct toker *tk;
-    const struct ctk_stream_meta *in;
-    const struct ctk_chunk *ck;
-    const struct job *jobs;
-    int njobs;
-};
-
-struct worker {
-    const struct work *w;
-    struct slice *s;
 };
 
 static void usage(void)
@@ -386,108 +355,6 @@ static int plan(const struct opts *o, const struct ctk_stream_meta *in, struct c
     return njobs;
 }
 
-/* --- tokenising rows ------------------------------------------------------------- */
-
-/* Text of row r of column i as valid UTF-8 (sanitized into s->clean when needed). */
-static const unsigned char *clean_text(const struct work *w, struct slice *s, int i, int64_t r,
-                                       size_t *len)
-{
-    int64_t n;
-    const unsigned char *t = ctk_col_row(w->ck, w->in, i, r, &n);
-    if (ctk_utf8_check(t, (size_t)n) == (size_t)n) {
-        *len = (size_t)n;
-        return t;
-    }
-    if (s->bad_row < 0)
-        s->bad_row = r;
-    if (w->o->strict) {
-        *len = 0;
-        return NULL;
-    }
-    s->bad += (int64_t)ctk_utf8_sanitize(t, (size_t)n, &s->clean, &s->cleancap, len);
-    return s->clean;
-}
-
-static void tokenise_rows(const struct work *w, struct slice *s)
-{
-    const struct toker *tk = w->tk;
-    for (int j = 0; j < w->njobs; j++) {
-        s->ids[j].n = 0;
-        s->types[j].n = 0;
-    }
-    int64_t rows = s->r1 - s->r0;
-    if (rows > s->lencap) {
-        for (int j = 0; j < w->njobs; j++)
-            s->len[j] = xreallocarray(s->len[j], (size_t)rows, sizeof(int64_t));
-        s->lencap = rows;
-    }
-    for (int64_t r = s->r0; r < s->r1; r++) {
-        for (int j = 0; j < w->njobs; j++) {
-            const struct job *jb = &w->jobs[j];
-            size_t na, nb = 0;
-            const unsigned char *ta = clean_text(w, s, jb->src[0], r, &na);
-            if (!ta)
-                return; /* strict: the caller reports bad_row */
-            size_t before = s->ids[j].n;
-            if (tk->ngram) {
-                if (s->featcap < tk->max_length) {
-                    s->featcap = tk->max_length;
-                    s->feat = xreallocarray(s->feat, (size_t)s->featcap, sizeof *s->feat);
-                }
-                int64_t nf = ctk_ngram_features(&tk->ncfg, (const char *)ta, na, s->feat,
-                                                tk->max_length);
-                if (nf > tk->max_length)
-                    nf = tk->max_length;
-                for (int64_t k = 0; k < nf; k++)
-                    ctk_ids_push(&s->ids[j], s->feat[k]);
-            } else {
-                s->a.n = 0;
-                ctk_tokenizer_encode(&tk->tok, &s->sc, ta, na, &s->a);
-                struct ctk_ids out = {0}, types = {0};
-                if (jb->src[1] >= 0) {
-                    /* ta may live in s->clean: tokenise A before cleaning B */
-                    const unsigned char *tb = clean_text(w, s, jb->src[1], r, &nb);
-                    if (!tb)
-                        return;
-                    s->b.n = 0;
-                    ctk_tokenizer_encode(&tk->tok, &s->sc, tb, nb, &s->b);
-                }
-                if (ctk_tokenizer_post(&tk->tok, s->a.v, s->a.n, jb->src[1] >= 0 ? s->b.v : NULL,
-                                       s->b.n, tk->special, tk->max_length, &out,
-                                       jb->src[1] >= 0 ? &types : NULL, &s->err) < 0) {
-                    s->failed = 1;
-                    return;
-                }
-                for (size_t k = 0; k < out.n; k++)
-                    ctk_ids_push(&s->ids[j], out.v[k]);
-                for (size_t k = 0; k < types.n; k++)
-                    ctk_ids_push(&s->types[j], types.v[k]);
-                ctk_ids_free(&out);
-                ctk_ids_free(&types);
-            }
-            s->len[j][r - s->r0] = (int64_t)(s->ids[j].n - before);
-        }
-    }
-}
-
-static void *worker_main(void *arg)
-{
-    struct worker *wk = arg;
-    tokenise_rows(wk->w, wk->s);
-    return NULL;
-}
-
-/* Line number of row r for messages: the id column when there is one. */
-static long long row_line(const struct ctk_stream_meta *m, const struct ctk_chunk *ck, int64_t r,
-                          int64_t base)
-{
-    int i = ctk_meta_find(m, "id");
-    if (i >= 0 && m->cols[i].kind == CTK_COL_DENSE && m->cols[i].dtype == CTK_I64 &&
-        m->cols[i].width == 0)
-        return (long long)((const int64_t *)ck->cols[i].data)[r];
-    return (long long)(base + r + 1);
-}
-
 /* --- -f lines: each whole line is one text ------------------------------------------ */
 
 struct line_reader {
@@ -568,138 +435,374 @@ static void copy_col(struct ctk_chunk *dst, const struct ctk_stream_meta *dm, in
     }
 }
 
-static void show_rows(const struct toker *tk, const struct job *jobs, int njobs,
-                      struct slice *sl, int nsl)
-{
-    for (int t = 0; t < nsl; t++) {
-        size_t off[CTK_MAX_COLS] = {0};
-        for (int64_t r = 0; r < sl[t].r1 - sl[t].r0; r++) {
-            for (int j = 0; j < njobs; j++) {
-                if (j)
-                    putchar('\t');
-                int64_t n = sl[t].len[j][r];
-                for (int64_t k = 0; k < n; k++) {
-                    const char *s = ctk_tokenizer_token(&tk->tok, sl[t].ids[j].v[off[j] + k]);
-                    if (k)
-                        putchar(' ');
-                    fputs(s ? s : "?", stdout);
-                }
-                off[j] += (size_t)n;
-            }
-            putchar('\n');
-        }
-    }
-}
+/* --- tokenising a chunk ------------------------------------------------------------ */
 
-/* Everything the chunk loop needs. */
+/* What one tokenising thread keeps from chunk to chunk. */
+struct ctx {
+    struct ctk_tok_scratch sc;
+    unsigned char *clean;       /* a text made valid UTF-8 */
+    size_t cleancap;
+    struct ctk_ids a, b;        /* the texts' ids, before the template */
+    struct ctk_ids out, types;  /* after it */
+    int32_t *feat;              /* n-gram features */
+    int64_t featcap;
+};
+
+/* One chunk on its way: read, then tokenised into its output, then written. */
+enum slot_state { SLOT_FREE, SLOT_READ, SLOT_DONE };
+
+struct slot {
+    enum slot_state state;
+    int64_t rows_before;        /* rows of the chunks before this one */
+    struct ctk_chunk in, out;
+    char *show;                 /* --show: the chunk's lines of tokens */
+    size_t showlen;
+    int64_t bad;                /* invalid UTF-8 sequences replaced */
+    int64_t bad_row;            /* first row with one, -1 if none */
+    int64_t fail_row;           /* first row the template refused (err), -1 if none */
+    struct ctk_err err;
+};
+
+/* Where chunks come from: a stream or TSV (in), or raw lines (lr). */
+struct source {
+    int lines;
+    struct ctk_stream in;
+    struct line_reader lr;
+    const struct ctk_stream_meta *meta;
+};
+
+/*
+ * Everything the chunk loop needs. With one thread the main thread reads,
+ * tokenises and writes each chunk in turn. With N > 1 the main thread reads
+ * chunks into a ring of N + 2 slots, N workers each take the next chunk read
+ * and make its whole output (the carried columns, the ids, or the --show
+ * text), and a writer thread writes the slots in input order: reading,
+ * tokenising and writing overlap, nothing is assembled serially, and at most
+ * N + 2 chunks are held at once.
+ */
 struct run {
     const struct opts *o;
     const struct toker *tk;
-    const struct ctk_stream_meta *inm;
+    const struct ctk_stream_meta *inm, *outm;
     struct job jobs[CTK_MAX_COLS];
     int njobs;
     int src_of[CTK_MAX_COLS];  /* input column of each output column, -1: made here */
-    int nth, used;             /* threads, slices with rows in this chunk */
-    struct slice *sl;
-    pthread_t *th;
-    struct worker *wk;
-    int64_t rows_before;       /* rows of the chunks before this one */
+    int nth;
+    struct slot *slots;
+    int nslots;
+    pthread_mutex_t mu;        /* guards the slots' states, nread, ntaken, eof */
+    pthread_cond_t cv;         /* broadcast on every change of them */
+    int64_t nread, ntaken;     /* chunks read, chunks taken by a worker */
+    int eof;
+    /* the writer's */
+    struct ctk_stream out;
+    int opened;
+    int64_t rows_written;
     int64_t bad;               /* invalid UTF-8 sequences replaced so far */
     long long bad_line;        /* line of the first, -1 if none */
 };
 
+/* Text of row r of column i as valid UTF-8 (sanitized into c->clean when needed). */
+static const unsigned char *clean_text(const struct run *R, struct ctx *c, struct slot *s, int i,
+                                       int64_t r, size_t *len)
+{
+    int64_t n;
+    const unsigned char *t = ctk_col_row(&s->in, R->inm, i, r, &n);
+    if (ctk_utf8_check(t, (size_t)n) == (size_t)n) {
+        *len = (size_t)n;
+        return t;
+    }
+    if (s->bad_row < 0)
+        s->bad_row = r;
+    if (R->o->strict) {
+        *len = 0;
+        return NULL;
+    }
+    s->bad += (int64_t)ctk_utf8_sanitize(t, (size_t)n, &c->clean, &c->cleancap, len);
+    return c->clean;
+}
+
+/* The tokens of ids as text, space-separated. */
+static void show_ids(FILE *f, const struct ctk_tokenizer *tok, const int32_t *ids, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const char *t = ctk_tokenizer_token(tok, ids[k]);
+        if (k)
+            putc(' ', f);
+        fputs(t ? t : "?", f);
+    }
+}
+
 /*
- * Tokenise chunk ck: its rows split into nth contiguous slices, one thread
- * each (this thread takes the first), so that writing the slices in order
- * keeps the input order. Dies on invalid UTF-8 in strict mode.
+ * Row r of job jb into c->out (and c->types for a pair). Returns 0, or -1
+ * on invalid UTF-8 with --utf8=strict (s->bad_row says where) or when the
+ * template refuses the row (s->err).
  */
-static void tokenise_chunk(struct run *R, const struct ctk_chunk *ck)
+static int tokenise_row(const struct run *R, struct ctx *c, struct slot *s, const struct job *jb,
+                        int64_t r)
 {
-    struct work w = {R->o, R->tk, R->inm, ck, R->jobs, R->njobs};
-    int64_t rows = ck->rows, per = (rows + R->nth - 1) / R->nth;
-    R->used = 0;
-    for (int t = 0; t < R->nth; t++) {
-        struct slice *s = &R->sl[t];
-        s->r0 = t * per < rows ? t * per : rows;
-        s->r1 = (t + 1) * per < rows ? (t + 1) * per : rows;
-        s->bad_row = -1;
-        s->bad = 0;
-        R->wk[t] = (struct worker){&w, s};
-        if (s->r1 > s->r0)
-            R->used = t + 1;
-    }
-    for (int t = 1; t < R->used; t++)
-        if (pthread_create(&R->th[t], NULL, worker_main, &R->wk[t]) != 0)
-            ctk_die("cannot start a thread");
-    if (R->used > 0)
-        tokenise_rows(&w, &R->sl[0]);
-    for (int t = 1; t < R->used; t++)
-        pthread_join(R->th[t], NULL);
-    for (int t = 0; t < R->used; t++) {
-        struct slice *s = &R->sl[t];
-        if (s->failed)
-            ctk_die("line %lld: %s", row_line(R->inm, ck, s->r0, R->rows_before), s->err.msg);
-        if (s->bad_row >= 0 && R->o->strict)
-            ctk_die("line %lld: invalid UTF-8 (--utf8=strict); clean the input or use "
-                    "--utf8=replace", row_line(R->inm, ck, s->bad_row, R->rows_before));
-        if (s->bad_row >= 0 && R->bad_line < 0)
-            R->bad_line = row_line(R->inm, ck, s->bad_row, R->rows_before);
-        R->bad += s->bad;
-    }
-}
-
-/* The output chunk: the columns carried over, then the slices' ids in order. */
-static void build_output(const struct run *R, const struct ctk_chunk *ck,
-                         const struct ctk_stream_meta *om, struct ctk_chunk *oc)
-{
-    ctk_chunk_reset(oc, om);
-    for (int k = 0; k < om->ncols; k++)
-        if (R->src_of[k] >= 0)
-            copy_col(oc, om, k, ck, R->inm, R->src_of[k], ck->rows);
-    for (int j = 0; j < R->njobs; j++)
-        for (int t = 0; t < R->used; t++) {
-            const struct slice *s = &R->sl[t];
-            size_t off = 0;
-            for (int64_t r = 0; r < s->r1 - s->r0; r++) {
-                int64_t n = s->len[j][r];
-                ctk_col_append(oc, om, R->jobs[j].ids_col, s->ids[j].v + off, n);
-                if (R->jobs[j].types_col >= 0)
-                    ctk_col_append(oc, om, R->jobs[j].types_col, s->types[j].v + off, n);
-                off += (size_t)n;
-            }
+    const struct toker *tk = R->tk;
+    size_t na, nb = 0;
+    const unsigned char *ta = clean_text(R, c, s, jb->src[0], r, &na);
+    if (!ta)
+        return -1;
+    c->out.n = 0;
+    if (tk->ngram) {
+        if (c->featcap < tk->max_length) {
+            c->featcap = tk->max_length;
+            c->feat = xreallocarray(c->feat, (size_t)c->featcap, sizeof *c->feat);
         }
-    oc->rows = ck->rows;
+        int64_t nf = ctk_ngram_features(&tk->ncfg, (const char *)ta, na, c->feat, tk->max_length);
+        if (nf > tk->max_length)
+            nf = tk->max_length;
+        for (int64_t k = 0; k < nf; k++)
+            ctk_ids_push(&c->out, c->feat[k]);
+        return 0;
+    }
+    int pair = jb->src[1] >= 0;
+    c->a.n = 0;
+    ctk_tokenizer_encode(&tk->tok, &c->sc, ta, na, &c->a);
+    if (pair) {
+        /* ta may live in c->clean: tokenise A before cleaning B */
+        const unsigned char *tb = clean_text(R, c, s, jb->src[1], r, &nb);
+        if (!tb)
+            return -1;
+        c->b.n = 0;
+        ctk_tokenizer_encode(&tk->tok, &c->sc, tb, nb, &c->b);
+    }
+    if (ctk_tokenizer_post(&tk->tok, c->a.v, c->a.n, pair ? c->b.v : NULL, c->b.n, tk->special,
+                           tk->max_length, &c->out, pair ? &c->types : NULL, &s->err) < 0) {
+        s->fail_row = r;
+        return -1;
+    }
+    return 0;
 }
 
-static void free_run(struct run *R)
+/*
+ * The whole output of slot s: the columns carried over and the ids, or the
+ * --show lines. Stops at the first row in error; the writer reports it.
+ */
+static void tokenise_chunk(const struct run *R, struct ctx *c, struct slot *s)
 {
-    for (int t = 0; t < R->nth; t++) {
-        struct slice *s = &R->sl[t];
+    const struct ctk_stream_meta *om = R->outm;
+    int64_t rows = s->in.rows;
+    FILE *show = NULL;
+    s->bad = 0;
+    s->bad_row = s->fail_row = -1;
+    if (R->o->show) {
+        free(s->show);
+        s->show = NULL;
+        if (!(show = open_memstream(&s->show, &s->showlen)))
+            ctk_die("out of memory");
+    } else {
+        ctk_chunk_reset(&s->out, om);
+        for (int k = 0; k < om->ncols; k++)
+            if (R->src_of[k] >= 0)
+                copy_col(&s->out, om, k, &s->in, R->inm, R->src_of[k], rows);
+    }
+    for (int64_t r = 0; r < rows; r++) {
         for (int j = 0; j < R->njobs; j++) {
-            ctk_ids_free(&s->ids[j]);
-            ctk_ids_free(&s->types[j]);
-            free(s->len[j]);
+            const struct job *jb = &R->jobs[j];
+            if (tokenise_row(R, c, s, jb, r) < 0)
+                goto end;
+            if (show) {
+                if (j)
+                    putc('\t', show);
+                show_ids(show, &R->tk->tok, c->out.v, c->out.n);
+                continue;
+            }
+            ctk_col_append(&s->out, om, jb->ids_col, c->out.v, (int64_t)c->out.n);
+            if (jb->types_col >= 0)
+                ctk_col_append(&s->out, om, jb->types_col, c->types.v, (int64_t)c->types.n);
         }
-        ctk_tok_scratch_free(&s->sc);
-        ctk_ids_free(&s->a);
-        ctk_ids_free(&s->b);
-        free(s->clean);
-        free(s->feat);
+        if (show)
+            putc('\n', show);
     }
-    free(R->sl);
-    free(R->th);
-    free(R->wk);
+    s->out.rows = rows;
+end:
+    if (show && fclose(show) != 0)
+        ctk_die("out of memory");
+}
+
+static void free_ctx(struct ctx *c)
+{
+    ctk_tok_scratch_free(&c->sc);
+    free(c->clean);
+    ctk_ids_free(&c->a);
+    ctk_ids_free(&c->b);
+    ctk_ids_free(&c->out);
+    ctk_ids_free(&c->types);
+    free(c->feat);
+}
+
+/* Line number of row r for messages: the id column when there is one. */
+static long long row_line(const struct ctk_stream_meta *m, const struct ctk_chunk *ck, int64_t r,
+                          int64_t base)
+{
+    int i = ctk_meta_find(m, "id");
+    if (i >= 0 && m->cols[i].kind == CTK_COL_DENSE && m->cols[i].dtype == CTK_I64 &&
+        m->cols[i].width == 0)
+        return (long long)((const int64_t *)ck->cols[i].data)[r];
+    return (long long)(base + r + 1);
+}
+
+/* --- reading, writing, the threads -------------------------------------------------- */
+
+/* The next chunk into ck. Returns 1, or 0 at the end of the input. */
+static int source_read(struct source *src, struct ctk_chunk *ck)
+{
+    if (src->lines)
+        return read_lines_chunk(&src->lr, src->meta, ck) > 0;
+    struct ctk_err e;
+    int rc = ctk_chunk_read(&src->in, ck, &e);
+    if (rc < 0)
+        ctk_die_err(&e);
+    return rc;
+}
+
+/*
+ * Slot s, in input order: dies on its first error, else writes it. The
+ * stream is opened with the first chunk written, so that an error in it
+ * (strict UTF-8, a refused row) leaves stdout empty.
+ */
+static void write_slot(struct run *R, struct slot *s)
+{
+    struct ctk_err e;
+    if (s->bad_row >= 0 && R->o->strict && (s->fail_row < 0 || s->bad_row <= s->fail_row))
+        ctk_die("line %lld: invalid UTF-8 (--utf8=strict); clean the input or use "
+                "--utf8=replace", row_line(R->inm, &s->in, s->bad_row, s->rows_before));
+    if (s->fail_row >= 0)
+        ctk_die("line %lld: %s", row_line(R->inm, &s->in, s->fail_row, s->rows_before), s->err.msg);
+    if (s->bad_row >= 0 && R->bad_line < 0)
+        R->bad_line = row_line(R->inm, &s->in, s->bad_row, s->rows_before);
+    R->bad += s->bad;
+    if (R->o->show) {
+        if (fwrite(s->show, 1, s->showlen, stdout) != s->showlen)
+            ctk_die("stdout: write error: %m");
+    } else {
+        if (!R->opened && ctk_stream_open_write(&R->out, stdout, "stdout", R->outm, &e) < 0)
+            ctk_die_err(&e);
+        R->opened = 1;
+        if (ctk_chunk_write(&R->out, &s->out, &e) < 0)
+            ctk_die_err(&e);
+    }
+    R->rows_written += s->in.rows;
+    ctk_progress("%lld rows", (long long)R->rows_written);
+}
+
+struct worker {
+    struct run *R;
+    struct ctx ctx;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *wk = arg;
+    struct run *R = wk->R;
+    pthread_mutex_lock(&R->mu);
+    for (;;) {
+        while (R->ntaken == R->nread && !R->eof)
+            pthread_cond_wait(&R->cv, &R->mu);
+        if (R->ntaken == R->nread)
+            break; /* the end, and every chunk taken */
+        struct slot *s = &R->slots[R->ntaken++ % R->nslots];
+        pthread_mutex_unlock(&R->mu);
+        tokenise_chunk(R, &wk->ctx, s);
+        pthread_mutex_lock(&R->mu);
+        s->state = SLOT_DONE;
+        pthread_cond_broadcast(&R->cv);
+    }
+    pthread_mutex_unlock(&R->mu);
+    return NULL;
+}
+
+/* Slot seq % nslots holds chunk seq from its reading until the writer frees it. */
+static void *writer_main(void *arg)
+{
+    struct run *R = arg;
+    for (int64_t seq = 0;; seq++) {
+        struct slot *s = &R->slots[seq % R->nslots];
+        pthread_mutex_lock(&R->mu);
+        while (!(seq < R->nread && s->state == SLOT_DONE) && !(seq == R->nread && R->eof))
+            pthread_cond_wait(&R->cv, &R->mu);
+        int end = seq == R->nread;
+        pthread_mutex_unlock(&R->mu);
+        if (end)
+            return NULL;
+        write_slot(R, s);
+        pthread_mutex_lock(&R->mu);
+        s->state = SLOT_FREE;
+        pthread_cond_broadcast(&R->cv);
+        pthread_mutex_unlock(&R->mu);
+    }
+}
+
+static void run_serial(struct run *R, struct source *src)
+{
+    struct ctx c = {0};
+    struct slot *s = &R->slots[0];
+    int64_t rows = 0;
+    while (source_read(src, &s->in) > 0) {
+        s->rows_before = rows;
+        rows += s->in.rows;
+        tokenise_chunk(R, &c, s);
+        write_slot(R, s);
+    }
+    free_ctx(&c);
+}
+
+static void run_parallel(struct run *R, struct source *src)
+{
+    struct worker *wk = xcalloc((size_t)R->nth, sizeof *wk);
+    pthread_t *th = xcalloc((size_t)R->nth + 1, sizeof *th);
+    pthread_mutex_init(&R->mu, NULL);
+    pthread_cond_init(&R->cv, NULL);
+    for (int t = 0; t < R->nth; t++) {
+        wk[t].R = R;
+        if (pthread_create(&th[t], NULL, worker_main, &wk[t]) != 0)
+            ctk_die("cannot start a thread");
+    }
+    if (pthread_create(&th[R->nth], NULL, writer_main, R) != 0)
+        ctk_die("cannot start a thread");
+    int64_t rows = 0;
+    for (int64_t seq = 0;; seq++) {
+        struct slot *s = &R->slots[seq % R->nslots];
+        pthread_mutex_lock(&R->mu);
+        while (s->state != SLOT_FREE)
+            pthread_cond_wait(&R->cv, &R->mu);
+        pthread_mutex_unlock(&R->mu);
+        int more = source_read(src, &s->in); /* the slot is the reader's while free */
+        pthread_mutex_lock(&R->mu);
+        if (!more) {
+            R->eof = 1;
+            pthread_cond_broadcast(&R->cv);
+            pthread_mutex_unlock(&R->mu);
+            break;
+        }
+        s->rows_before = rows;
+        rows += s->in.rows;
+        s->state = SLOT_READ;
+        R->nread++;
+        pthread_cond_broadcast(&R->cv);
+        pthread_mutex_unlock(&R->mu);
+    }
+    for (int t = 0; t <= R->nth; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < R->nth; t++)
+        free_ctx(&wk[t].ctx);
+    pthread_cond_destroy(&R->cv);
+    pthread_mutex_destroy(&R->mu);
+    free(wk);
+    free(th);
 }
 
 int main(int argc, char **argv)
 {
     struct opts o;
     struct toker tk;
-    struct ctk_stream in = {0}, out = {0};
     struct ctk_stream_meta lines_meta, outm;
-    struct ctk_chunk ck = {0}, oc = {0};
     struct ctk_err e;
-    struct line_reader lr = {0};
+    struct source src = {0};
     struct run R = {0};
 
     ctk_init("ctk-tok", argc, argv);
@@ -710,73 +813,59 @@ int main(int argc, char **argv)
         ctk_meta_init(&lines_meta);
         ctk_meta_add_col(&lines_meta, "id", CTK_COL_DENSE, CTK_I64, 0);
         ctk_meta_add_col(&lines_meta, "text", CTK_COL_STRING, CTK_U8, 0);
-        lr.files = o.files;
-        lr.nfiles = o.nfiles;
-        R.inm = &lines_meta;
+        src.lines = 1;
+        src.lr.files = o.files;
+        src.lr.nfiles = o.nfiles;
+        src.meta = &lines_meta;
     } else {
-        if (ctk_input_open(&in, o.files, o.nfiles, &o.text, &e) < 0)
+        if (ctk_input_open(&src.in, o.files, o.nfiles, &o.text, &e) < 0)
             ctk_die_err(&e);
-        R.inm = &in.meta;
+        src.meta = &src.in.meta;
     }
     R.o = &o;
     R.tk = &tk;
+    R.inm = src.meta;
     R.njobs = plan(&o, R.inm, &outm, R.jobs, R.src_of);
     ctk_meta_set_model(&outm, tk.identity);
     char buf[64];
     snprintf(buf, sizeof buf, "%lld", (long long)tk.max_length);
     ctk_meta_set(&outm, "max_length", buf);
     ctk_meta_add_history(&outm, ctk_cmdline());
+    R.outm = &outm;
     if (!o.show)
         ctk_check_binary_stdout();
-    /* The stream is opened once the first chunk is tokenised, so that an
-     * error in it (strict UTF-8, a bad column) leaves stdout empty. */
-    int opened = 0;
 
     R.nth = o.threads < 1 ? 1 : o.threads;
-    R.sl = xcalloc((size_t)R.nth, sizeof *R.sl);
-    R.th = xcalloc((size_t)R.nth, sizeof *R.th);
-    R.wk = xcalloc((size_t)R.nth, sizeof *R.wk);
+    R.nslots = R.nth > 1 ? R.nth + 2 : 1;
+    R.slots = xcalloc((size_t)R.nslots, sizeof *R.slots);
     R.bad_line = -1;
-    for (;;) {
-        int rc;
-        if (o.lines)
-            rc = read_lines_chunk(&lr, R.inm, &ck) > 0;
-        else if ((rc = ctk_chunk_read(&in, &ck, &e)) < 0)
-            ctk_die_err(&e);
-        if (rc == 0)
-            break;
-        tokenise_chunk(&R, &ck);
-        if (o.show) {
-            show_rows(&tk, R.jobs, R.njobs, R.sl, R.used);
-        } else {
-            if (!opened && ctk_stream_open_write(&out, stdout, "stdout", &outm, &e) < 0)
-                ctk_die_err(&e);
-            opened = 1;
-            build_output(&R, &ck, &out.meta, &oc);
-            if (ctk_chunk_write(&out, &oc, &e) < 0)
-                ctk_die_err(&e);
-        }
-        R.rows_before += ck.rows;
-        ctk_progress("%lld rows", (long long)R.rows_before);
-    }
+    if (R.nth > 1)
+        run_parallel(&R, &src);
+    else
+        run_serial(&R, &src);
     ctk_progress_done();
     if (R.bad > 0 && !ctk_quiet())
         ctk_warn("%lld invalid UTF-8 sequence%s replaced with U+FFFD (first on line %lld); "
                  "--utf8=strict makes this an error", (long long)R.bad, R.bad == 1 ? "" : "s",
                  R.bad_line);
-    if (!o.show && !opened && ctk_stream_open_write(&out, stdout, "stdout", &outm, &e) < 0)
+    if (!o.show && !R.opened && ctk_stream_open_write(&R.out, stdout, "stdout", &outm, &e) < 0)
         ctk_die_err(&e);
-    if (!o.show && ctk_stream_close(&out, &e) < 0)
+    if (!o.show && ctk_stream_close(&R.out, &e) < 0)
         ctk_die_err(&e);
-    if (!o.lines && ctk_stream_close(&in, &e) < 0)
-        ctk_die_err(&e);
+    if (o.show && fflush(stdout) != 0)
+        ctk_die("stdout: write error: %m");
     if (o.lines)
         ctk_meta_free(&lines_meta);
-    free(lr.buf);
-    free_run(&R);
+    else if (ctk_stream_close(&src.in, &e) < 0)
+        ctk_die_err(&e);
+    for (int k = 0; k < R.nslots; k++) {
+        ctk_chunk_free(&R.slots[k].in);
+        ctk_chunk_free(&R.slots[k].out);
+        free(R.slots[k].show);
+    }
+    free(R.slots);
+    free(src.lr.buf);
     ctk_meta_free(&outm);
-    ctk_chunk_free(&ck);
-    ctk_chunk_free(&oc);
     free(o.pair[0]);
     free(o.pair[1]);
     free_toker(&tk);

@@ -115,6 +115,33 @@ unpack() {
     [[ "$stderr" == *"line 2: invalid UTF-8"* ]]
 }
 
+@test "-j 2 over many chunks: errors and warnings name the first bad line in input order" {
+    unpack bert-base-uncased
+    # 4096 lines a chunk: bad bytes on line 5000 (chunk 2) and line 13000 (chunk 4)
+    seq 1 16000 | awk '{ if (NR == 5000 || NR == 13000) printf "ab\377cd\n"; else print "line " $1 }' > "$TMP/big.txt"
+    [ "$(grep -c cd "$TMP/big.txt")" -eq 2 ]
+    run --separate-stderr ctk-tok -m "$M" -f lines -j 2 "$TMP/big.txt"
+    [ "$status" -eq 0 ]
+    [ "$stderr" = "ctk-tok: 2 invalid UTF-8 sequences replaced with U+FFFD (first on line 5000); --utf8=strict makes this an error" ]
+    run --separate-stderr sh -c "ctk-tok -m '$M' -f lines -j 2 --utf8=strict '$TMP/big.txt' > '$TMP/part'"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"line 5000: invalid UTF-8"* ]]
+    # the chunk before the error was written; the stream has no end: a reader refuses it
+    run --separate-stderr ctk-cat "$TMP/part"
+    [ "$status" -eq 1 ]
+    [ "$(printf '%s\n' "$output" | wc -l)" -eq 4096 ]
+}
+
+@test "--show with -j 3 over many chunks prints the lines of -j 1" {
+    unpack bert-base-uncased
+    gzip -dc "$DATA/tok/conformance.txt.gz" > "$TMP/c.txt"
+    for i in 1 2 3 4; do cat "$TMP/c.txt"; done > "$TMP/c4.txt"
+    ctk-tok -q -m "$M" -f lines --show -j 1 "$TMP/c4.txt" > "$TMP/s1"
+    ctk-tok -q -m "$M" -f lines --show -j 3 "$TMP/c4.txt" > "$TMP/s3"
+    [ "$(wc -l < "$TMP/s1")" -eq "$(wc -l < "$TMP/c4.txt")" ]
+    cmp "$TMP/s1" "$TMP/s3"
+}
+
 @test "-f lines: a whole line with tabs is one text; empty lines stay as rows" {
     unpack bert-base-uncased
     run pipeline "printf 'a\tb\n\nc\n' | ctk-tok -m '$M' -f lines | ctk-cat"
