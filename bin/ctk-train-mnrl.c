@@ -19,6 +19,7 @@
 #include "blas.h"
 #include "encoder.h"
 #include "err.h"
+#include "opts.h"
 #include "fsutil.h"
 #include "stream.h"
 #include "train.h"
@@ -91,26 +92,6 @@ enum {
     OPT_HELP, OPT_VERSION,
 };
 
-static double parse_num(const char *opt, const char *s, double lo, double hi)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
-        ctk_usage("%s: '%s' is not a number in [%g, %g]", opt, s, lo, hi);
-    return v;
-}
-
-static int64_t parse_int(const char *opt, const char *s, int64_t lo)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo)
-        ctk_usage("%s: '%s' is not an integer >= %lld", opt, s, (long long)lo);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, struct opts *o)
 {
     static const struct option longopts[] = {
@@ -165,8 +146,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
         case 'm': o->model = optarg; break;
         case 'o': o->out = optarg; break;
         case OPT_LOSS: break; /* done above */
-        case OPT_SCALE: o->t.loss.scale = parse_num("--scale", optarg, 1e-6, 1e6); scale_set = 1; break;
-        case OPT_MARGIN: o->t.loss.margin = parse_num("--margin", optarg, 0, 1e6); margin_set = 1; break;
+        case OPT_SCALE: o->t.loss.scale = ctk_opt_double("--scale", optarg, 1e-6, 1e6); scale_set = 1; break;
+        case OPT_MARGIN: o->t.loss.margin = ctk_opt_double("--margin", optarg, 0, 1e6); margin_set = 1; break;
         case OPT_DISTANCE:
             if (!strcmp(optarg, "cosine"))
                 o->t.loss.distance = CTK_DIST_COSINE;
@@ -177,21 +158,21 @@ static void parse_options(int argc, char **argv, struct opts *o)
             break;
         case OPT_SYMMETRIC: o->t.loss.symmetric = 1; sym_set = 1; break;
         case OPT_HEAD: o->t.projection_head = 1; break;
-        case OPT_BATCH: o->t.batch_size = parse_int("--batch-size", optarg, 1); break;
-        case OPT_EPOCHS: o->t.epochs = parse_int("--epochs", optarg, 1); break;
-        case OPT_STEPS: o->t.max_steps = parse_int("--steps", optarg, 1); break;
-        case OPT_LR: o->t.adamw.lr = parse_num("--lr", optarg, 0, 10); break;
-        case OPT_WARMUP_RATIO: warm_ratio = parse_num("--warmup-ratio", optarg, 0, 1); break;
-        case OPT_WARMUP_STEPS: o->t.warmup_steps = parse_int("--warmup-steps", optarg, 0); break;
-        case OPT_WD: o->t.adamw.weight_decay = parse_num("--weight-decay", optarg, 0, 1e3); break;
-        case OPT_CLIP: o->t.adamw.max_grad_norm = parse_num("--max-grad-norm", optarg, 0, 1e12); break;
-        case OPT_SEED: o->t.seed = (uint64_t)parse_int("--seed", optarg, 0); break;
-        case OPT_CACHE: o->t.cache_batch = parse_int("--cache-batch", optarg, 1); break;
-        case OPT_CKPT_EVERY: o->t.checkpoint_every = parse_int("--checkpoint-every", optarg, 1); break;
+        case OPT_BATCH: o->t.batch_size = ctk_opt_int64("--batch-size", optarg, 1, INT64_MAX); break;
+        case OPT_EPOCHS: o->t.epochs = ctk_opt_int64("--epochs", optarg, 1, INT64_MAX); break;
+        case OPT_STEPS: o->t.max_steps = ctk_opt_int64("--steps", optarg, 1, INT64_MAX); break;
+        case OPT_LR: o->t.adamw.lr = ctk_opt_double("--lr", optarg, 0, 10); break;
+        case OPT_WARMUP_RATIO: warm_ratio = ctk_opt_double("--warmup-ratio", optarg, 0, 1); break;
+        case OPT_WARMUP_STEPS: o->t.warmup_steps = ctk_opt_int64("--warmup-steps", optarg, 0, INT64_MAX); break;
+        case OPT_WD: o->t.adamw.weight_decay = ctk_opt_double("--weight-decay", optarg, 0, 1e3); break;
+        case OPT_CLIP: o->t.adamw.max_grad_norm = ctk_opt_double("--max-grad-norm", optarg, 0, 1e12); break;
+        case OPT_SEED: o->t.seed = (uint64_t)ctk_opt_int64("--seed", optarg, 0, INT64_MAX); break;
+        case OPT_CACHE: o->t.cache_batch = ctk_opt_int64("--cache-batch", optarg, 1, INT64_MAX); break;
+        case OPT_CKPT_EVERY: o->t.checkpoint_every = ctk_opt_int64("--checkpoint-every", optarg, 1, INT64_MAX); break;
         case OPT_CKPT_DIR: o->checkpoint_dir = xstrdup(optarg); break;
         case OPT_RESUME: o->t.resume = 1; break;
         case OPT_LOG: o->t.log_path = optarg; break;
-        case 'j': o->threads = (int)parse_int("--threads", optarg, 1); break;
+        case 'j': o->threads = (int)ctk_opt_int64("--threads", optarg, 1, 1000000000); break;
         case 'q': ctk_set_quiet(1); break;
         case OPT_HELP: usage(); break;
         case OPT_VERSION: ctk_version(); break;

@@ -36,6 +36,14 @@ struct ctk_rng {
     int has_spare;
 };
 
+/* splitmix64's output function (Stafford's Mix13), a bijection of 64-bit words. */
+static inline uint64_t ctk_splitmix64_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
 /* One splitmix64 step: advances *state, returns the next output. */
 uint64_t ctk_splitmix64(uint64_t *state);
 

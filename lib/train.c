@@ -42,22 +42,12 @@ void ctk_train_opts_default(struct ctk_train_opts *o, enum ctk_loss_kind loss)
 
 /* --- digests ------------------------------------------------------------ */
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t digest_bytes(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
     for (size_t i = 0; i < n; i++)
         h = (h ^ b[i]) * 0x100000001b3ULL;
-    return mix64(h);
+    return ctk_splitmix64_mix(h);
 }
 
 /* --- data --------------------------------------------------------------- */
@@ -759,8 +749,9 @@ out:
 /* Dropout seed of minibatch k of step s: a function of (seed, s, k) only. */
 static uint64_t dropout_seed(uint64_t seed, int64_t s, int64_t k)
 {
-    return mix64(mix64(seed ^ 0x64726f706f7574ULL) ^ mix64((uint64_t)s * 0x9e3779b97f4a7c15ULL +
-                                                           (uint64_t)k + 1));
+    uint64_t step = (uint64_t)s * 0x9e3779b97f4a7c15ULL + (uint64_t)k + 1;
+    return ctk_splitmix64_mix(ctk_splitmix64_mix(seed ^ 0x64726f706f7574ULL) ^
+                              ctk_splitmix64_mix(step));
 }
 
 /* The S = K*B sequences of a batch, packed role by role. */
@@ -1002,7 +993,7 @@ int ctk_train_run(struct ctk_encoder *enc, const struct ctk_train_data *d,
     }
     struct run run = {.o = o, .enc = enc, .head = hp};
     run.opt = ctk_optim_new(ps, np, &aw);
-    run.digest = d->digest ^ mix64(options_digest(o) + (uint64_t)enc->dim);
+    run.digest = d->digest ^ ctk_splitmix64_mix(options_digest(o) + (uint64_t)enc->dim);
     free(ps);
 
     int rc = -1;
