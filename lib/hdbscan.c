@@ -5,7 +5,15 @@
  *
  *   core(a)  = distance from a to its min_samples-th nearest other point
  *   mr(a,b)  = max(core(a), core(b), d(a,b))           mutual reachability
- *   MST of mr by Prim's algorithm over the complete graph (O(n^2), no n^2 memory)
+ *   MST of mr: for Euclidean points in at most KD_MAX_DIM dimensions, core
+ *     distances by k-d tree searches and the MST by Boruvka's algorithm with
+ *     a k-d tree (each round, every point's least edge to another
+ *     component, subtrees pruned by their box, their least core distance
+ *     and the component's least edge so far); otherwise core distances by a
+ *     scan and Prim's algorithm over the complete graph (O(n^2), no n^2
+ *     memory). Both give the same edge weights; equal weights are ordered
+ *     by (smaller point, larger point) in Boruvka's tree, by Prim's order in
+ *     Prim's
  *   single-linkage hierarchy: MST edges by weight, merged with union-find,
  *     node n+i made by the i-th merge (scipy's linkage layout)
  *   condensed tree: walk the hierarchy from the root; a split where both
@@ -19,11 +27,17 @@
  */
 #include "config.h"
 #include "hdbscan.h"
+#include "kdtree.h"
 #include "parallel.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Up to this many dimensions a k-d tree prunes enough to beat a scan. */
+#define KD_MAX_DIM 16
+#define KD_LEAF 16
 
 /* ---- distances --------------------------------------------------------------- */
 
@@ -137,6 +151,220 @@ static void prim_mst(const struct points *p, const double *core, struct edge *ms
     free(from);
 }
 
+/* ---- minimum spanning tree of mutual reachability (Boruvka, k-d tree) ---------- */
+
+/* Union-find root of i, halving the path. */
+static int64_t uf_find(int64_t *parent, int64_t i)
+{
+    while (parent[i] != i) {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    return i;
+}
+
+
+/*
+ * Everything is indexed by tree position. bound[c] holds the least edge
+ * weight found so far this round by any point of component c, as the bits of
+ * a non-negative double (whose order as integers is their order as numbers),
+ * so that threads prune with each other's finds. It only ever prunes
+ * subtrees that cannot hold an edge as light as one already found, so the
+ * edge each component ends with does not depend on the threads' timing.
+ */
+struct boruvka {
+    const struct ctk_kdtree *t;
+    const double *core;        /* core distance of each position */
+    double *node_core;         /* least core distance in each node */
+    int64_t *comp;             /* component of each position */
+    int64_t *node_comp;        /* the component of all of a node's points, -1 if several */
+    _Atomic uint64_t *bound;   /* per component */
+    double *best_w;            /* each position's least edge: weight, other end */
+    int64_t *best_q;
+};
+
+static uint64_t dbits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static double bitsd(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Edge (p, q) weighing w is lighter than (p2, q2) weighing w2: by weight, then input indices. */
+static int lighter(const struct ctk_kdtree *t, double w, int64_t p, int64_t q, double w2, int64_t p2,
+                   int64_t q2)
+{
+    if (w != w2) return w < w2;
+    if (q2 < 0) return 1;
+    int64_t a = t->perm[p], b = t->perm[q], a2 = t->perm[p2], b2 = t->perm[q2];
+    int64_t lo = a < b ? a : b, hi = a < b ? b : a, lo2 = a2 < b2 ? a2 : b2, hi2 = a2 < b2 ? b2 : a2;
+    return lo != lo2 ? lo < lo2 : hi < hi2;
+}
+
+static void lower_bound(_Atomic uint64_t *b, double w)
+{
+    uint64_t cur = atomic_load_explicit(b, memory_order_relaxed), v = dbits(w);
+    while (v < cur && !atomic_compare_exchange_weak_explicit(b, &cur, v, memory_order_relaxed,
+                                                             memory_order_relaxed))
+        ;
+}
+
+/* Lower bound of the weight of an edge from p (core cp, coordinates xp) into node. */
+static double node_bound(const struct boruvka *B, int64_t node, const float *xp, double cp)
+{
+    double lb = sqrt(ctk_kdtree_box_dist2(B->t, node, xp));
+    if (lb < cp) lb = cp;
+    return lb > B->node_core[node] ? lb : B->node_core[node];
+}
+
+static void least_edge(struct boruvka *B, int64_t node, int64_t p, double lb)
+{
+    const struct ctk_kdtree *t = B->t;
+    int64_t c = B->comp[p];
+    double cp = B->core[p];
+    if (B->node_comp[node] == c) return;
+    double bound = bitsd(atomic_load_explicit(&B->bound[c], memory_order_relaxed));
+    if (lb > B->best_w[p] || lb > bound) return;
+    if (t->left[node] < 0) {
+        for (int64_t q = t->start[node]; q < t->end[node]; q++) {
+            if (B->comp[q] == c) continue;
+            double w = sqrt(ctk_kdtree_dist2(t, p, q));
+            if (w < cp) w = cp;
+            if (w < B->core[q]) w = B->core[q];
+            if (lighter(t, w, p, q, B->best_w[p], p, B->best_q[p])) B->best_w[p] = w, B->best_q[p] = q;
+        }
+        if (B->best_q[p] >= 0) lower_bound(&B->bound[c], B->best_w[p]);
+        return;
+    }
+    const float *xp = t->x + p * t->d;
+    int64_t a = t->left[node], b = t->right[node];
+    double la = node_bound(B, a, xp, cp), lb2 = node_bound(B, b, xp, cp);
+    if (lb2 < la) {
+        int64_t tn = a;
+        a = b, b = tn;
+        double td = la;
+        la = lb2, lb2 = td;
+    }
+    least_edge(B, a, p, la);
+    least_edge(B, b, p, lb2);
+}
+
+static void least_edge_range(void *arg, int th, int64_t lo, int64_t hi)
+{
+    (void)th;
+    struct boruvka *B = arg;
+    for (int64_t p = lo; p < hi; p++) {
+        B->best_w[p] = INFINITY;
+        B->best_q[p] = -1;
+        least_edge(B, 0, p, B->core[p]);
+    }
+}
+
+/* Core distances of tree positions [lo, hi) by k-th-neighbour searches. */
+struct kd_core_job {
+    const struct ctk_kdtree *t;
+    int64_t k;
+    double *core;
+};
+
+static void kd_core_range(void *arg, int th, int64_t lo, int64_t hi)
+{
+    (void)th;
+    struct kd_core_job *j = arg;
+    double *h = xmallocarray((size_t)j->k, sizeof *h);
+    for (int64_t p = lo; p < hi; p++) j->core[p] = sqrt(ctk_kdtree_kth_dist2(j->t, p, j->k, h));
+    free(h);
+}
+
+/* The MST of the Euclidean points p (core distances to the ms-th neighbour) into mst (n - 1). */
+static void boruvka_mst(const struct points *p, int64_t ms, int threads, struct edge *mst)
+{
+    int64_t n = p->n;
+    struct ctk_kdtree t;
+    ctk_kdtree_build(&t, p->x, n, p->d, KD_LEAF);
+    struct boruvka B = {.t = &t};
+    double *core = xmallocarray((size_t)n, sizeof *core);
+    struct kd_core_job cj = {&t, ms, core};
+    ctk_parallel_for(n, threads, kd_core_range, &cj);
+    B.core = core;
+    B.node_core = xmallocarray((size_t)t.nnodes, sizeof *B.node_core);
+    for (int64_t i = t.nnodes - 1; i >= 0; i--) {
+        if (t.left[i] < 0) {
+            double m = INFINITY;
+            for (int64_t q = t.start[i]; q < t.end[i]; q++) if (core[q] < m) m = core[q];
+            B.node_core[i] = m;
+        } else {
+            double l = B.node_core[t.left[i]], r = B.node_core[t.right[i]];
+            B.node_core[i] = l < r ? l : r;
+        }
+    }
+    int64_t *parent = xmallocarray((size_t)n, sizeof *parent);
+    for (int64_t i = 0; i < n; i++) parent[i] = i;
+    B.comp = xmallocarray((size_t)n, sizeof *B.comp);
+    B.node_comp = xmallocarray((size_t)t.nnodes, sizeof *B.node_comp);
+    B.bound = xmallocarray((size_t)n, sizeof *B.bound);
+    B.best_w = xmallocarray((size_t)n, sizeof *B.best_w);
+    B.best_q = xmallocarray((size_t)n, sizeof *B.best_q);
+    int64_t *cp = xmallocarray((size_t)n, sizeof *cp); /* per component: its least edge's ends */
+    int64_t edges = 0;
+    while (edges < n - 1) {
+        for (int64_t i = 0; i < n; i++) B.comp[i] = uf_find(parent, i);
+        for (int64_t i = t.nnodes - 1; i >= 0; i--) {
+            int64_t c;
+            if (t.left[i] < 0) {
+                c = B.comp[t.start[i]];
+                for (int64_t q = t.start[i] + 1; q < t.end[i] && c >= 0; q++)
+                    if (B.comp[q] != c) c = -1;
+            } else {
+                c = B.node_comp[t.left[i]] == B.node_comp[t.right[i]] ? B.node_comp[t.left[i]] : -1;
+            }
+            B.node_comp[i] = c;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            atomic_init(&B.bound[i], dbits(INFINITY));
+            cp[i] = -1;
+        }
+        ctk_parallel_for(n, threads, least_edge_range, &B);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t c = B.comp[i], j = cp[c];
+            if (B.best_q[i] >= 0 &&
+                (j < 0 || lighter(&t, B.best_w[i], i, B.best_q[i], B.best_w[j], j, B.best_q[j])))
+                cp[c] = i;
+        }
+        int64_t before = edges;
+        for (int64_t c = 0; c < n; c++) {
+            int64_t i = cp[c];
+            if (i < 0) continue;
+            int64_t a = uf_find(parent, i), b = uf_find(parent, B.best_q[i]);
+            if (a == b) continue; /* the other component chose the same edge */
+            parent[a] = b;
+            int64_t u = t.perm[i], v = t.perm[B.best_q[i]];
+            int64_t lo = u < v ? u : v, hi = u < v ? v : u;
+            /* from the component to the point it reaches, as the hdbscan library orients them */
+            mst[edges++] = (struct edge){u, v, B.best_w[i], lo * n + hi};
+        }
+        if (edges == before)
+            ctk_die("hdbscan: Boruvka's round added no edge (a bug)");
+    }
+    free(cp);
+    free(B.best_q);
+    free(B.best_w);
+    free((void *)B.bound);
+    free(B.node_comp);
+    free(B.comp);
+    free(parent);
+    free(B.node_core);
+    free(core);
+    ctk_kdtree_free(&t);
+}
+
 /* ---- single-linkage hierarchy --------------------------------------------------- */
 
 struct merge { /* row of the hierarchy: node n+i joins left and right at distance */
@@ -149,15 +377,6 @@ static int cmp_edge(const void *x, const void *y)
     const struct edge *a = x, *b = y;
     if (a->w != b->w) return a->w < b->w ? -1 : 1;
     return a->order < b->order ? -1 : a->order > b->order;
-}
-
-static int64_t uf_find(int64_t *parent, int64_t i)
-{
-    while (parent[i] != i) {
-        parent[i] = parent[parent[i]];
-        i = parent[i];
-    }
-    return i;
 }
 
 static void single_linkage(struct edge *mst, int64_t n, struct merge *h)
@@ -294,11 +513,15 @@ int64_t ctk_hdbscan(const float *x, int64_t n, int64_t d, const struct ctk_hdbsc
         }
         p.x = unit;
     }
-    double *core = xmallocarray((size_t)n, sizeof *core);
-    core_distances(&p, ms, o->threads, core);
     struct edge *mst = xmallocarray((size_t)(n - 1), sizeof *mst);
-    prim_mst(&p, core, mst);
-    free(core);
+    if (!p.cosine && d <= KD_MAX_DIM) {
+        boruvka_mst(&p, ms, o->threads, mst);
+    } else {
+        double *core = xmallocarray((size_t)n, sizeof *core);
+        core_distances(&p, ms, o->threads, core);
+        prim_mst(&p, core, mst);
+        free(core);
+    }
     free(unit);
     struct merge *h = xmallocarray((size_t)(n - 1), sizeof *h);
     single_linkage(mst, n, h);

@@ -2,10 +2,15 @@
  * test_hdbscan.c -- HDBSCAN against the hdbscan library (fixtures made by
  * tests/ref/hdbscan_ref.py): adjusted Rand index >= 0.95 on every case, with
  * the share of identical labels and the largest probability difference
- * printed; and a case small enough to check by hand.
+ * the share of identical labels printed and the probabilities compared where
+ * the labels agree (clusters matched by overlap); a case small enough to
+ * check by hand; the k-d tree against a scan; and the k-d tree path against
+ * Prim's on the same distances.
  */
 #include "config.h"
 #include "hdbscan.h"
+#include "kdtree.h"
+#include "rng.h"
 #include "check.h"
 
 #include <math.h>
@@ -33,6 +38,35 @@ static double ari(const int32_t *a, const int32_t *b, int64_t n)
     free(sa);
     free(sb);
     return maxi == expected ? 1.0 : (idx - expected) / (maxi - expected);
+}
+
+/*
+ * Relabels a (clusters 0..K-1, noise -1) by the label of b each cluster
+ * overlaps most, so that points can be compared whatever order the two
+ * implementations number their clusters in. Noise stays noise.
+ */
+static void match_labels(int32_t *a, const int32_t *b, int64_t n)
+{
+    int32_t amax = -1, bmax = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (a[i] > amax) amax = a[i];
+        if (b[i] > bmax) bmax = b[i];
+    }
+    int ra = amax + 1, rb = bmax + 2;
+    long *m = calloc((size_t)(ra ? ra : 1) * rb, sizeof *m);
+    int32_t *to = malloc((size_t)(ra ? ra : 1) * sizeof *to);
+    for (int64_t i = 0; i < n; i++)
+        if (a[i] >= 0) m[a[i] * rb + b[i] + 1]++;
+    for (int k = 0; k < ra; k++) {
+        int best = 0;
+        for (int j = 1; j < rb; j++)
+            if (m[k * rb + j] > m[k * rb + best]) best = j;
+        to[k] = best - 1;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (a[i] >= 0) a[i] = to[a[i]];
+    free(m);
+    free(to);
 }
 
 static void check_fixture(const char *dir, const char *name)
@@ -64,6 +98,8 @@ static void check_fixture(const char *dir, const char *name)
     struct ctk_err e;
     int64_t nc = ctk_hdbscan(x, n, d, &o, lab, prob, &e);
     CHECK(nc >= 0, "%s: %s", name, e.msg);
+    double a = ari(lab, rlab, n);
+    match_labels(lab, rlab, n);
     int32_t rmax = -1;
     long same = 0;
     double pdiff = 0;
@@ -74,15 +110,138 @@ static void check_fixture(const char *dir, const char *name)
             if (fabs(prob[i] - rprob[i]) > pdiff) pdiff = fabs(prob[i] - rprob[i]);
         }
     }
-    double a = ari(lab, rlab, n);
     printf("%-14s n=%lld clusters %lld (reference %d)  ARI %.4f  same label %.1f%%  max prob diff %.2g\n", name,
            n, (long long)nc, rmax + 1, a, 100.0 * same / n, pdiff);
     CHECK(a >= 0.95, "%s: ARI %.4f below 0.95", name, a);
+    CHECK(pdiff <= 1e-6, "%s: probabilities differ by %.2g where the labels agree", name, pdiff);
     free(x);
     free(prob);
     free(rprob);
     free(lab);
     free(rlab);
+}
+
+/* n points of c Gaussian blobs in d dimensions, every tenth a copy of the one before. */
+static float *blobs(int64_t n, int64_t d, int c, uint64_t seed)
+{
+    struct ctk_rng r;
+    ctk_rng_seed(&r, seed);
+    float *centre = malloc((size_t)(c * d) * sizeof *centre), *x = malloc((size_t)(n * d) * sizeof *x);
+    for (int64_t i = 0; i < c * d; i++) centre[i] = ctk_rng_normal_f32(&r, 0, 8);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = (int64_t)ctk_rng_below(&r, (uint64_t)c);
+        for (int64_t j = 0; j < d; j++)
+            x[i * d + j] = i % 10 == 9 ? x[(i - 1) * d + j] : ctk_rng_normal_f32(&r, centre[k * d + j], 1);
+    }
+    free(centre);
+    return x;
+}
+
+/*
+ * The k-d tree: its order is a permutation, each node's points lie in its
+ * box, leaves hold at most the leaf size, and the k-th neighbour distance
+ * equals a scan's, duplicates included.
+ */
+static void check_kdtree(void)
+{
+    int64_t n = 1500, d = 4, k = 7;
+    float *x = blobs(n, d, 5, 3);
+    struct ctk_kdtree t;
+    ctk_kdtree_build(&t, x, n, d, 8);
+    char *seen = calloc((size_t)n, 1);
+    int ok = 1;
+    for (int64_t i = 0; i < n; i++) ok &= t.perm[i] >= 0 && t.perm[i] < n && !seen[t.perm[i]]++;
+    CHECK(ok, "kdtree: perm is not a permutation");
+    for (int64_t node = 0; node < t.nnodes; node++) {
+        if (t.left[node] < 0) {
+            CHECK(t.end[node] - t.start[node] <= 8, "kdtree: leaf %lld holds %lld points", (long long)node,
+                  (long long)(t.end[node] - t.start[node]));
+        } else {
+            CHECK(t.left[node] > node && t.right[node] > node &&
+                      t.start[t.left[node]] == t.start[node] && t.end[t.left[node]] == t.start[t.right[node]] &&
+                      t.end[t.right[node]] == t.end[node],
+                  "kdtree: node %lld's children do not split its range", (long long)node);
+        }
+        for (int64_t j = t.start[node]; j < t.end[node]; j++)
+            ok &= ctk_kdtree_box_dist2(&t, node, x + t.perm[j] * d) == 0 &&
+                  memcmp(t.x + j * d, x + t.perm[j] * d, (size_t)d * sizeof *x) == 0;
+    }
+    CHECK(ok, "kdtree: a point outside its node's box, or copied wrong");
+    double *heap = malloc((size_t)k * sizeof *heap), *all = malloc((size_t)n * sizeof *all), worst = 0;
+    for (int64_t i = 0; i < n; i += 7) {
+        int64_t m = 0;
+        for (int64_t j = 0; j < n; j++) /* the scan, in input order */
+            if (j != t.perm[i]) {
+                double s = 0;
+                for (int64_t q = 0; q < d; q++) {
+                    double a = (double)x[t.perm[i] * d + q] - x[j * d + q];
+                    s += a * a;
+                }
+                all[m++] = s;
+            }
+        for (int64_t a = 0; a < k; a++) /* partial selection sort: the k smallest */
+            for (int64_t b = a + 1; b < m; b++)
+                if (all[b] < all[a]) {
+                    double tmp = all[a];
+                    all[a] = all[b];
+                    all[b] = tmp;
+                }
+        double got = ctk_kdtree_kth_dist2(&t, i, k, heap);
+        if (fabs(got - all[k - 1]) > worst) worst = fabs(got - all[k - 1]);
+    }
+    CHECK(worst == 0, "kdtree: k-th neighbour distance differs from a scan's by %.3g", worst);
+    ctk_kdtree_free(&t);
+    free(heap);
+    free(all);
+    free(seen);
+    free(x);
+}
+
+/*
+ * The k-d tree path (Euclidean, <= 16 dimensions) against the scan and
+ * Prim path on the same points padded with zeros to 20 dimensions (the same
+ * distances to the last bit): the same clusters and probabilities; and the
+ * same result with 1 and 2 threads.
+ */
+static void check_paths(void)
+{
+    int64_t n = 3000, d = 5, D = 20;
+    float *x = blobs(n, d, 6, 11), *xp = calloc((size_t)(n * D), sizeof *xp);
+    for (int64_t i = 0; i < n; i++) memcpy(xp + i * D, x + i * d, (size_t)d * sizeof *x);
+    int32_t *l1 = malloc((size_t)n * sizeof *l1), *l2 = malloc((size_t)n * sizeof *l2),
+            *lp = malloc((size_t)n * sizeof *lp);
+    float *p1 = malloc((size_t)n * sizeof *p1), *p2 = malloc((size_t)n * sizeof *p2),
+          *pp = malloc((size_t)n * sizeof *pp);
+    struct ctk_hdbscan_opts o = {25, 10, CTK_HDBSCAN_EOM, CTK_HDBSCAN_EUCLIDEAN, 1};
+    struct ctk_err e;
+    int64_t c1 = ctk_hdbscan(x, n, d, &o, l1, p1, &e);
+    o.threads = 2;
+    int64_t c2 = ctk_hdbscan(x, n, d, &o, l2, p2, &e);
+    int64_t cp = ctk_hdbscan(xp, n, D, &o, lp, pp, &e);
+    CHECK(c1 >= 2 && c1 == c2 && c1 == cp, "paths: %lld, %lld (2 threads) and %lld (Prim) clusters",
+          (long long)c1, (long long)c2, (long long)cp);
+    CHECK(memcmp(l1, l2, (size_t)n * sizeof *l1) == 0 && memcmp(p1, p2, (size_t)n * sizeof *p1) == 0,
+          "paths: 1 and 2 threads differ");
+    double a = ari(l1, lp, n);
+    match_labels(lp, l1, n);
+    long same = 0;
+    double pd = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (l1[i] == lp[i]) {
+            same++;
+            if (fabs(p1[i] - pp[i]) > pd) pd = fabs(p1[i] - pp[i]);
+        }
+    printf("k-d tree vs Prim: n=%lld clusters %lld  ARI %.4f  same label %.1f%%  max prob diff %.2g\n",
+           (long long)n, (long long)c1, a, 100.0 * same / n, pd);
+    CHECK(a == 1 && same == n && pd == 0, "paths: the k-d tree and Prim's differ");
+    free(x);
+    free(xp);
+    free(l1);
+    free(l2);
+    free(lp);
+    free(p1);
+    free(p2);
+    free(pp);
 }
 
 int main(void)
@@ -106,5 +265,7 @@ int main(void)
 
     const char *cases[] = {"blobs2d", "blobs2d_leaf", "blobs8d", "nested"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_fixture(dir, cases[i]);
+    check_kdtree();
+    check_paths();
     return check_exit("test_hdbscan");
 }
