@@ -71,40 +71,17 @@ struct core_job {
     double *core;
 };
 
-static void heap_sift_down(double *h, int64_t n, int64_t i)
-{
-    for (;;) {
-        int64_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && h[l] > h[m]) m = l;
-        if (r < n && h[r] > h[m]) m = r;
-        if (m == i) return;
-        double t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
-/* core[a] for a in [lo, hi): the k-th smallest distance to another point, by a max-heap of k. */
+/* core[a] for a in [lo, hi): the k-th smallest distance to another point (lib/knn.h's top-k heap). */
 static void core_range(void *arg, int t, int64_t lo, int64_t hi)
 {
+    (void)t;
     struct core_job *j = arg;
-    double *h = xmallocarray((size_t)j->k, sizeof *h);
+    struct ctk_hit *h = xmallocarray((size_t)j->k, sizeof *h);
     for (int64_t a = lo; a < hi; a++) {
         int64_t n = 0;
-        for (int64_t b = 0; b < j->p->n; b++) {
-            if (b == a) continue;
-            double d = dist(j->p, a, b);
-            if (n < j->k) {
-                h[n++] = d;
-                if (n == j->k)
-                    for (int64_t i = n / 2 - 1; i >= 0; i--) heap_sift_down(h, n, i);
-            } else if (d < h[0]) {
-                h[0] = d;
-                heap_sift_down(h, n, 0);
-            }
-        }
-        j->core[a] = h[0];
+        for (int64_t b = 0; b < j->p->n; b++)
+            if (b != a) n = ctk_topk_offer(h, n, j->k, (struct ctk_hit){-dist(j->p, a, b), b});
+        j->core[a] = -h[0].s;
     }
     free(h);
 }
@@ -278,7 +255,7 @@ static void kd_core_range(void *arg, int th, int64_t lo, int64_t hi)
 {
     (void)th;
     struct kd_core_job *j = arg;
-    double *h = xmallocarray((size_t)j->k, sizeof *h);
+    struct ctk_hit *h = xmallocarray((size_t)j->k, sizeof *h);
     for (int64_t p = lo; p < hi; p++) j->core[p] = sqrt(ctk_kdtree_kth_dist2(j->t, p, j->k, h));
     free(h);
 }

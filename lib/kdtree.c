@@ -1,6 +1,6 @@
 /*
  * kdtree.c -- the k-d tree of kdtree.h: median splits on the widest
- * dimension, and the k-th-neighbour search (a max-heap of the k best,
+ * dimension, and the k-th-neighbour search (lib/knn.h's top-k heap,
  * nearer child first, a subtree pruned when its box is farther than the
  * k-th best so far).
  */
@@ -136,47 +136,17 @@ double ctk_kdtree_box_dist2(const struct ctk_kdtree *t, int64_t node, const floa
 
 struct kth {
     const struct ctk_kdtree *t;
-    int64_t i, k, n;  /* query position, heap capacity and size */
-    double *h;        /* max-heap of the n smallest squared distances */
+    int64_t i, k, n;    /* query position, heap capacity and size */
+    struct ctk_hit *h;  /* the n nearest, scored by minus the squared distance */
 };
-
-static void sift_down(double *h, int64_t n, int64_t i)
-{
-    for (;;) {
-        int64_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && h[l] > h[m]) m = l;
-        if (r < n && h[r] > h[m]) m = r;
-        if (m == i) return;
-        double tmp = h[i];
-        h[i] = h[m];
-        h[m] = tmp;
-        i = m;
-    }
-}
-
-static void offer(struct kth *q, double d2)
-{
-    if (q->n < q->k) {
-        int64_t i = q->n++;
-        q->h[i] = d2;
-        while (i > 0 && q->h[(i - 1) / 2] < q->h[i]) { /* sift up */
-            double tmp = q->h[i];
-            q->h[i] = q->h[(i - 1) / 2];
-            q->h[(i - 1) / 2] = tmp;
-            i = (i - 1) / 2;
-        }
-    } else if (d2 < q->h[0]) {
-        q->h[0] = d2;
-        sift_down(q->h, q->n, 0);
-    }
-}
 
 static void kth_search(struct kth *q, int64_t node)
 {
     const struct ctk_kdtree *t = q->t;
     if (t->left[node] < 0) {
         for (int64_t j = t->start[node]; j < t->end[node]; j++)
-            if (j != q->i) offer(q, ctk_kdtree_dist2(t, q->i, j));
+            if (j != q->i)
+                q->n = ctk_topk_offer(q->h, q->n, q->k, (struct ctk_hit){-ctk_kdtree_dist2(t, q->i, j), j});
         return;
     }
     const float *p = t->x + q->i * t->d;
@@ -188,13 +158,13 @@ static void kth_search(struct kth *q, int64_t node)
         double td = da;
         da = db, db = td;
     }
-    if (q->n < q->k || da <= q->h[0]) kth_search(q, a);
-    if (q->n < q->k || db <= q->h[0]) kth_search(q, b);
+    if (q->n < q->k || da <= -q->h[0].s) kth_search(q, a);
+    if (q->n < q->k || db <= -q->h[0].s) kth_search(q, b);
 }
 
-double ctk_kdtree_kth_dist2(const struct ctk_kdtree *t, int64_t i, int64_t k, double *heap)
+double ctk_kdtree_kth_dist2(const struct ctk_kdtree *t, int64_t i, int64_t k, struct ctk_hit *heap)
 {
     struct kth q = {t, i, k, 0, heap};
     kth_search(&q, 0);
-    return q.h[0];
+    return -q.h[0].s;
 }

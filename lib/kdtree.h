@@ -22,6 +22,8 @@
 
 #include <stdint.h>
 
+#include "knn.h"
+
 struct ctk_kdtree {
     int64_t n, d, nnodes;
     int64_t *perm;          /* (n) input index of each tree position */
@@ -53,8 +55,8 @@ double ctk_kdtree_box_dist2(const struct ctk_kdtree *t, int64_t node, const floa
 /*
  * The k-th smallest squared distance from tree position i to the other
  * positions (1 <= k <= n - 1; points equal to i's count, i itself does not).
- * heap is scratch of k doubles.
+ * heap is scratch of k hits.
  */
-double ctk_kdtree_kth_dist2(const struct ctk_kdtree *t, int64_t i, int64_t k, double *heap);
+double ctk_kdtree_kth_dist2(const struct ctk_kdtree *t, int64_t i, int64_t k, struct ctk_hit *heap);
 
 #endif

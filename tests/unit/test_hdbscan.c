@@ -167,7 +167,8 @@ static void check_kdtree(void)
                   memcmp(t.x + j * d, x + t.perm[j] * d, (size_t)d * sizeof *x) == 0;
     }
     CHECK(ok, "kdtree: a point outside its node's box, or copied wrong");
-    double *heap = malloc((size_t)k * sizeof *heap), *all = malloc((size_t)n * sizeof *all), worst = 0;
+    struct ctk_hit *heap = malloc((size_t)k * sizeof *heap);
+    double *all = malloc((size_t)n * sizeof *all), worst = 0;
     for (int64_t i = 0; i < n; i += 7) {
         int64_t m = 0;
         for (int64_t j = 0; j < n; j++) /* the scan, in input order */
