@@ -63,10 +63,11 @@ static double dist(const struct points *p, int64_t a, int64_t b)
     return sqrt(s);
 }
 
-/* ---- core distances (threads over rows; a max-heap of the k smallest) --------- */
+/* ---- core distances (threads over rows) ----------------------------------------- */
 
 struct core_job {
-    const struct points *p;
+    const struct points *p;     /* a scan over these points, */
+    const struct ctk_kdtree *t; /* or, when not NULL, searches of this tree (by tree position) */
     int64_t k;
     double *core;
 };
@@ -78,6 +79,10 @@ static void core_range(void *arg, int t, int64_t lo, int64_t hi)
     struct core_job *j = arg;
     struct ctk_hit *h = xmallocarray((size_t)j->k, sizeof *h);
     for (int64_t a = lo; a < hi; a++) {
+        if (j->t) {
+            j->core[a] = sqrt(ctk_kdtree_kth_dist2(j->t, a, j->k, h));
+            continue;
+        }
         int64_t n = 0;
         for (int64_t b = 0; b < j->p->n; b++)
             if (b != a) n = ctk_topk_offer(h, n, j->k, (struct ctk_hit){-dist(j->p, a, b), b});
@@ -88,7 +93,7 @@ static void core_range(void *arg, int t, int64_t lo, int64_t hi)
 
 static void core_distances(const struct points *p, int64_t k, int threads, double *core)
 {
-    struct core_job job = {p, k, core};
+    struct core_job job = {p, NULL, k, core};
     ctk_parallel_for(p->n, threads, core_range, &job);
 }
 
@@ -244,22 +249,6 @@ static void least_edge_range(void *arg, int th, int64_t lo, int64_t hi)
     }
 }
 
-/* Core distances of tree positions [lo, hi) by k-th-neighbour searches. */
-struct kd_core_job {
-    const struct ctk_kdtree *t;
-    int64_t k;
-    double *core;
-};
-
-static void kd_core_range(void *arg, int th, int64_t lo, int64_t hi)
-{
-    (void)th;
-    struct kd_core_job *j = arg;
-    struct ctk_hit *h = xmallocarray((size_t)j->k, sizeof *h);
-    for (int64_t p = lo; p < hi; p++) j->core[p] = sqrt(ctk_kdtree_kth_dist2(j->t, p, j->k, h));
-    free(h);
-}
-
 /* The MST of the Euclidean points p (core distances to the ms-th neighbour) into mst (n - 1). */
 static void boruvka_mst(const struct points *p, int64_t ms, int threads, struct edge *mst)
 {
@@ -268,8 +257,8 @@ static void boruvka_mst(const struct points *p, int64_t ms, int threads, struct 
     ctk_kdtree_build(&t, p->x, n, p->d, KD_LEAF);
     struct boruvka B = {.t = &t};
     double *core = xmallocarray((size_t)n, sizeof *core);
-    struct kd_core_job cj = {&t, ms, core};
-    ctk_parallel_for(n, threads, kd_core_range, &cj);
+    struct core_job cj = {p, &t, ms, core};
+    ctk_parallel_for(n, threads, core_range, &cj);
     B.core = core;
     B.node_core = xmallocarray((size_t)t.nnodes, sizeof *B.node_core);
     for (int64_t i = t.nnodes - 1; i >= 0; i--) {
