@@ -16,8 +16,9 @@
  * 2^(y - round(y)), a degree 5 polynomial (both Chebyshev fits, to 7e-7 and
  * 1e-7). Relative error below 1e-5 for x from 1e-30 to 1e30 and |b| <= 2
  * (tests/unit/test_umap.c), far below the noise of stochastic gradients.
- * x <= 0 or subnormal is taken as FLT_MIN, and b log2 x is clamped to
- * [-126, 126] (no infinities, no subnormals).
+ * b log2 x is clamped to [-126, 126]: no infinities, no subnormals. x = 0
+ * is taken as 2^-127 (a result of 2^-126 or less for b near 1; callers
+ * mask the lanes of zero distances); subnormal x, as a number near 2^-127.
  *
  * Written with GCC's vector extensions (GCC and clang): four lanes in
  * SSE2's registers, the baseline of x86-64, and in NEON's on arm64.
@@ -25,7 +26,6 @@
 #ifndef CTK_SIMD_H
 #define CTK_SIMD_H
 
-#include <float.h>
 #include <stdint.h>
 
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)
@@ -38,16 +38,31 @@ typedef float ctk_v4sf __attribute__((vector_size(16)));
 typedef int32_t ctk_v4si __attribute__((vector_size(16)));
 typedef uint32_t ctk_v4su __attribute__((vector_size(16)));
 
-/* Lanes of a where mask m is set (all ones), of b elsewhere. */
-static inline ctk_v4sf ctk_v4_select(ctk_v4si m, ctk_v4sf a, ctk_v4sf b)
+/*
+ * Lane-wise minimum and maximum: SSE's minps/maxps where there is SSE, a
+ * bitwise select on the comparison's mask elsewhere (GCC's vector
+ * extensions have no ?: in C).
+ */
+#ifdef __SSE__
+#include <xmmintrin.h>
+static inline ctk_v4sf ctk_v4_min(ctk_v4sf a, ctk_v4sf b) { return (ctk_v4sf)_mm_min_ps((__m128)a, (__m128)b); }
+static inline ctk_v4sf ctk_v4_max(ctk_v4sf a, ctk_v4sf b) { return (ctk_v4sf)_mm_max_ps((__m128)a, (__m128)b); }
+#else
+static inline ctk_v4sf ctk_v4_min(ctk_v4sf a, ctk_v4sf b)
 {
+    ctk_v4si m = a < b;
     return (ctk_v4sf)((m & (ctk_v4si)a) | (~m & (ctk_v4si)b));
 }
+static inline ctk_v4sf ctk_v4_max(ctk_v4sf a, ctk_v4sf b)
+{
+    ctk_v4si m = a > b;
+    return (ctk_v4sf)((m & (ctk_v4si)a) | (~m & (ctk_v4si)b));
+}
+#endif
 
 static inline ctk_v4sf ctk_pow_fast4(ctk_v4sf x, float b)
 {
-    const ctk_v4sf tiny = {FLT_MIN, FLT_MIN, FLT_MIN, FLT_MIN}, lim = {126, 126, 126, 126};
-    x = ctk_v4_select(x < tiny, tiny, x);
+    const ctk_v4sf lim = {126, 126, 126, 126};
     /* x = 2^e m with m in [0.75, 1.5): less the bits of 0.75, the exponent field is e */
     ctk_v4si u = (ctk_v4si)x;
     ctk_v4si e = (u - 0x3f400000) >> 23; /* arithmetic shift: e < 0 below 0.75 */
@@ -56,8 +71,7 @@ static inline ctk_v4sf ctk_pow_fast4(ctk_v4sf x, float b)
     ctk_v4sf lg = t * (1.44269633f + t * (-0.721328263f + t * (0.480624041f + t * (-0.36154728f +
                   t * (0.298291864f + t * (-0.242766529f + t * 0.119985271f))))));
     ctk_v4sf y = b * (__builtin_convertvector(e, ctk_v4sf) + lg);
-    y = ctk_v4_select(y > lim, lim, y);
-    y = ctk_v4_select(y < -lim, -lim, y);
+    y = ctk_v4_max(ctk_v4_min(y, lim), -lim);
     /* nearest integer: y + 126.5 is positive, so truncation floors it */
     ctk_v4si i = __builtin_convertvector(y + 126.5f, ctk_v4si) - 126;
     ctk_v4sf f = y - __builtin_convertvector(i, ctk_v4sf); /* [-0.5, 0.5] */

@@ -440,8 +440,7 @@ struct layout {
 static inline ctk_v4sf clip4v(ctk_v4sf v)
 {
     const ctk_v4sf hi = {4, 4, 4, 4};
-    v = ctk_v4_select(v > hi, hi, v);
-    return ctk_v4_select(v < -hi, -hi, v);
+    return ctk_v4_max(ctk_v4_min(v, hi), -hi);
 }
 
 /*
@@ -457,10 +456,10 @@ static inline ctk_v4sf clip4v(ctk_v4sf v)
  * repulsion 2 gamma b / ((0.001 + d^2) (1 + a d^2b)). A lane without a
  * sample points at cur itself: distance 0, no step, as for a duplicate.
  */
-static void sample_edge(const struct layout *L, float *cur, float *oth, int64_t nneg, float alpha,
-                        struct ctk_rng *rng)
+static inline __attribute__((always_inline)) void sample_edge_dim(const struct layout *L, float *cur, float *oth,
+                                                                   int64_t nneg, float alpha, struct ctk_rng *rng,
+                                                                   int dim)
 {
-    int dim = L->dim;
     float a = (float)L->a, b = (float)L->b, gamma2b = 2.0f * (float)L->gamma * b, ab2 = -2.0f * a * b;
     const ctk_v4sf zero = {0, 0, 0, 0};
     ctk_v4sf diff[64]; /* n_components <= 64 */
@@ -478,13 +477,23 @@ static void sample_edge(const struct layout *L, float *cur, float *oth, int64_t 
         ctk_v4sf pb = ctk_pow_fast4(dd, b);
         ctk_v4sf coef = gamma2b / ((0.001f + dd) * (a * pb + 1.0f));
         if (p0 == 0) coef[0] = ab2 * pb[0] / (dd[0] * (a * pb[0] + 1.0f));
-        coef = ctk_v4_select(dd > zero, coef, zero);
+        coef = (ctk_v4sf)((ctk_v4si)coef & (dd > zero)); /* zero where dd is 0 */
         for (int c = 0; c < dim; c++) {
             ctk_v4sf g = clip4v(coef * diff[c]) * alpha;
             if (p0 == 0 && L->move_other) oth[c] -= g[0];
             cur[c] += g[0] + g[1] + g[2] + g[3];
         }
     }
+}
+
+/* The common 2-D layout compiled apart: dim a constant, its loops unrolled into registers. */
+static void sample_edge(const struct layout *L, float *cur, float *oth, int64_t nneg, float alpha,
+                        struct ctk_rng *rng)
+{
+    if (L->dim == 2)
+        sample_edge_dim(L, cur, oth, nneg, alpha, rng, 2);
+    else
+        sample_edge_dim(L, cur, oth, nneg, alpha, rng, L->dim);
 }
 
 /* One epoch over edges [lo, hi): sample what is due. */
