@@ -183,67 +183,90 @@ struct coo {
     double *val;
 };
 
-struct triple {
-    int64_t r, c;
+/* An entry of row r of P (transposed 0) or of P^T (transposed 1), in r's bucket. */
+struct entry {
     double v;
-    int transposed;
+    int32_t c;
+    int32_t transposed;
 };
 
-static int cmp_triple(const void *x, const void *y)
+static int entry_before(const struct entry *a, const struct entry *b)
 {
-    const struct triple *a = x, *b = y;
-    if (a->r != b->r) return a->r < b->r ? -1 : 1;
-    if (a->c != b->c) return a->c < b->c ? -1 : 1;
-    return a->transposed - b->transposed;
+    return a->c != b->c ? a->c < b->c : a->transposed < b->transposed;
+}
+
+static int cmp_entry(const void *x, const void *y)
+{
+    return entry_before(x, y) ? -1 : entry_before(y, x);
+}
+
+/* A row's bucket by (column, transposed): rows hold about 2k entries, a hub (a point many call near) more. */
+static void sort_bucket(struct entry *e, int64_t m)
+{
+    if (m > 64) {
+        qsort(e, (size_t)m, sizeof *e, cmp_entry);
+        return;
+    }
+    for (int64_t i = 1; i < m; i++) {
+        struct entry x = e[i];
+        int64_t j = i;
+        for (; j > 0 && entry_before(&x, &e[j - 1]); j--) e[j] = e[j - 1];
+        e[j] = x;
+    }
 }
 
 /*
  * P[i,j] = exp(-(d_ij - rho_i)/sigma_i) (1 when d_ij <= rho_i, 0 for i itself);
  * the union is P + P^T - mix * P.P^T with mix = set_op_mix_ratio (1: fuzzy union,
- * 0: intersection P.P^T). Result in row-major (row, col) order.
+ * 0: intersection P.P^T). Result in row-major (row, col) order. The entries of
+ * P and P^T are bucketed by row (a counting sort), then each bucket sorted by
+ * column, so that P[r,c] and P[c,r] meet.
  */
 static void fuzzy_simplicial_set(const int64_t *idx, const float *dist, int64_t n, int k, const double *sigma,
                                  const double *rho, double mix, struct coo *g)
 {
-    size_t cap = (size_t)(2 * n * k);
-    struct triple *t = xmallocarray(cap, sizeof *t);
-    size_t m = 0;
+    int64_t *start = xcalloc((size_t)n + 1, sizeof *start);
     for (int64_t i = 0; i < n; i++)
         for (int j = 0; j < k; j++) {
             int64_t c = idx[i * k + j];
             if (c < 0 || c == i) continue;
-            double dd = dist[i * k + j] - rho[i], v;
-            if (dd <= 0 || sigma[i] == 0)
-                v = 1.0;
-            else
-                v = exp(-dd / sigma[i]);
-            t[m++] = (struct triple){i, c, v, 0};
-            t[m++] = (struct triple){c, i, v, 1};
+            start[i + 1]++, start[c + 1]++;
         }
-    qsort(t, m, sizeof *t, cmp_triple);
+    for (int64_t r = 0; r < n; r++) start[r + 1] += start[r];
+    int64_t m = start[n], *fill = xmallocarray((size_t)n, sizeof *fill);
+    memcpy(fill, start, sizeof *fill * (size_t)n);
+    struct entry *t = xmallocarray((size_t)(m > 0 ? m : 1), sizeof *t);
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < k; j++) {
+            int64_t c = idx[i * k + j];
+            if (c < 0 || c == i) continue;
+            double dd = dist[i * k + j] - rho[i];
+            double v = dd <= 0 || sigma[i] == 0 ? 1.0 : exp(-dd / sigma[i]);
+            t[fill[i]++] = (struct entry){v, (int32_t)c, 0};
+            t[fill[c]++] = (struct entry){v, (int32_t)i, 1};
+        }
+    free(fill);
     g->n = n;
-    g->row = xmallocarray(m, sizeof *g->row);
-    g->col = xmallocarray(m, sizeof *g->col);
-    g->val = xmallocarray(m, sizeof *g->val);
+    g->row = xmallocarray((size_t)(m > 0 ? m : 1), sizeof *g->row);
+    g->col = xmallocarray((size_t)(m > 0 ? m : 1), sizeof *g->col);
+    g->val = xmallocarray((size_t)(m > 0 ? m : 1), sizeof *g->val);
     g->nnz = 0;
-    for (size_t s = 0; s < m;) {
-        double p = 0, q = 0; /* P[r,c] and P[c,r] */
-        size_t e = s;
-        while (e < m && t[e].r == t[s].r && t[e].c == t[s].c) {
-            if (t[e].transposed)
-                q = t[e].v;
-            else
-                p = t[e].v;
-            e++;
+    for (int64_t r = 0; r < n; r++) {
+        sort_bucket(t + start[r], start[r + 1] - start[r]);
+        for (int64_t s = start[r], e; s < start[r + 1]; s = e) {
+            double p = 0, q = 0; /* P[r,c] and P[c,r] */
+            for (e = s; e < start[r + 1] && t[e].c == t[s].c; e++) {
+                if (t[e].transposed)
+                    q = t[e].v;
+                else
+                    p = t[e].v;
+            }
+            double v = mix * (p + q - p * q) + (1 - mix) * (p * q);
+            if (v > 0) g->row[g->nnz] = r, g->col[g->nnz] = t[s].c, g->val[g->nnz] = v, g->nnz++;
         }
-        double v = mix * (p + q - p * q) + (1 - mix) * (p * q);
-        if (v > 0) {
-            g->row[g->nnz] = t[s].r, g->col[g->nnz] = t[s].c, g->val[g->nnz] = v;
-            g->nnz++;
-        }
-        s = e;
     }
     free(t);
+    free(start);
 }
 
 static void coo_free(struct coo *g)
