@@ -602,6 +602,8 @@ static int check_opts(const struct ctk_umap_opts *o, int64_t n, struct ctk_err *
         return ctk_err_set(e, "min_dist (%g) must be from 0 to spread (%g)", o->min_dist, o->spread);
     if (o->learning_rate <= 0 || o->negative_sample_rate < 0 || o->n_epochs < 0)
         return ctk_err_set(e, "learning_rate must be positive, negative_sample_rate and n_epochs not negative");
+    if (n > INT32_MAX) /* NN-descent and the negative samples index points in 32 bits */
+        return ctk_err_set(e, "%lld points are too many (at most %d)", (long long)n, INT32_MAX);
     if (n <= o->n_neighbors)
         return ctk_err_set(e, "%lld points are too few for n_neighbors %d (need more points than neighbours)",
                            (long long)n, o->n_neighbors);
