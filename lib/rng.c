@@ -13,8 +13,6 @@ uint64_t ctk_splitmix64(uint64_t *state)
     return ctk_splitmix64_mix(*state += 0x9e3779b97f4a7c15u);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 void ctk_rng_seed(struct ctk_rng *r, uint64_t seed)
 {
     uint64_t sm = seed;
@@ -26,20 +24,6 @@ void ctk_rng_seed(struct ctk_rng *r, uint64_t seed)
 void ctk_rng_seed_stream(struct ctk_rng *r, uint64_t seed, uint64_t k)
 {
     ctk_rng_seed(r, seed ^ (k * 0x9e3779b97f4a7c15u));
-}
-
-uint64_t ctk_rng_next(struct ctk_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
 }
 
 float ctk_rng_float(struct ctk_rng *r)

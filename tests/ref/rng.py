@@ -57,6 +57,13 @@ class Rng:
             if x >= threshold:
                 return x % n
 
+    def index(self, n):
+        threshold = ((1 << 32) - n) % n
+        while True:
+            m = (self.next() >> 32) * n
+            if m & 0xFFFFFFFF >= threshold:
+                return m >> 32
+
     def normal(self):
         if self.spare is not None:
             v, self.spare = self.spare, None
@@ -90,6 +97,10 @@ def main():
     print("below(1, 10):", ", ".join(str(r.below(10)) for _ in range(10)))
     r = Rng(1)
     print("below(1, 2^63+1):", ", ".join("%du" % r.below((1 << 63) + 1) for _ in range(4)))
+    r = Rng(1)
+    print("index(1, 10):", ", ".join(str(r.index(10)) for _ in range(10)))
+    r = Rng(1)
+    print("index(1, 2^31+1):", ", ".join(str(r.index((1 << 31) + 1)) for _ in range(4)))
     r = Rng(3)
     print("normal(3):", ", ".join(repr(r.normal()) for _ in range(6)))
     r = Rng(5)

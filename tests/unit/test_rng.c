@@ -66,6 +66,20 @@ int main(void)
         CHECK(z == bbig[i], "below(seed 1, 2^63+1)[%d] = %llu", i, (unsigned long long)z);
     }
 
+    const uint32_t i10[] = {7, 5, 5, 3, 6, 1, 0, 3, 8, 5};
+    ctk_rng_seed(&r, 1);
+    for (int i = 0; i < 10; i++) {
+        uint32_t z = ctk_rng_index(&r, 10);
+        CHECK(z == i10[i], "index(seed 1, 10)[%d] = %u", i, z);
+    }
+    /* n = 2^31 + 1: almost half of all draws are redrawn. */
+    const uint32_t ibig[] = {1117629131u, 1232882603u, 840371773u, 1497179249u};
+    ctk_rng_seed(&r, 1);
+    for (int i = 0; i < 4; i++) {
+        uint32_t z = ctk_rng_index(&r, (1u << 31) + 1);
+        CHECK(z == ibig[i], "index(seed 1, 2^31+1)[%d] = %u", i, z);
+    }
+
     /* Normals go through libm: allow a few ulps. */
     const double n3[] = {-0.9721068514561665, -1.1838481789289437, -0.6858470975334099,
                          -0.14861352457912216, -0.8486563367249466, 0.6206020311456869};
