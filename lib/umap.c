@@ -108,6 +108,7 @@ static void knn_graph(const float *x, int64_t n, int64_t d, const struct ctk_uma
         struct ctk_nndescent_opts no;
         ctk_nndescent_opts_default(&no);
         no.metric = o->metric, no.seed = o->seed, no.verbose = o->verbose;
+        no.max_candidates = 60; /* as umap-learn's nearest_neighbors asks of NNDescent */
         no.threads = o->deterministic ? 1 : o->threads; /* threads may break ties in another order */
         ctk_nndescent(x, n, d, k, &no, idx, dist);
     }
