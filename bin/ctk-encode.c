@@ -5,9 +5,8 @@
  * "type_ids"/"X.type_ids" when present), encodes every token column with the
  * model of -m DIR (the built-in n-gram encoder without -m), and writes the
  * stream with "emb"/"X.emb" (F32 [n, d]) appended, every other column kept.
- * Within each chunk rows are sorted by length, encoded in packed batches
- * (of at most PASS_TOKENS tokens), and written back in input order; memory
- * is bounded by the chunk.
+ * Within each chunk rows are sorted by length, encoded in packed batches,
+ * and written back in input order; memory is bounded by the chunk.
  */
 #include "config.h"
 
@@ -162,30 +161,6 @@ static struct {
     const int64_t *off;
 } sort_ctx;
 
-/*
- * Tokens per forward pass: a batch of --batch-size sequences runs through
- * the model in passes of whole sequences holding at most this many tokens
- * (a longer sequence alone). A pass's activations (MiniLM's FFN: 1024 x 1536
- * floats, 6 MB) then stay in the last-level cache between layers; with
- * thousands of tokens each layer's elementwise passes and products go to
- * memory (MiniLM on the sst2 mix: 165 GFLOP/s at ~800 tokens a pass, 145 at
- * ~6400). Results are the same to the last bits (below 1e-6).
- */
-#define PASS_TOKENS 1024
-
-/* Sequences of the next pass: order[0 .. n-1], at most batch of them. */
-static int64_t pass_rows(const int64_t *off, const int64_t *order, int64_t left, int64_t batch)
-{
-    int64_t n = 0, tok = 0;
-    while (n < left && n < batch) {
-        int64_t len = off[order[n] + 1] - off[order[n]];
-        if (n > 0 && tok + len > PASS_TOKENS) break;
-        tok += len;
-        n++;
-    }
-    return n;
-}
-
 static int by_length(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -243,9 +218,8 @@ static void encode_column(struct ctk_encoder *enc, const struct opts *o, struct 
     for (int64_t r = 0; r < rows; r++) w->order[r] = r;
     sort_ctx.off = off;
     qsort(w->order, (size_t)rows, sizeof *w->order, by_length);
-    for (int64_t b0 = 0, n; b0 < rows; b0 += n) {
-        n = pass_rows(off, w->order + b0, rows - b0, o->batch);
-        int64_t pos = 0;
+    for (int64_t b0 = 0; b0 < rows; b0 += o->batch) {
+        int64_t n = rows - b0 < o->batch ? rows - b0 : o->batch, pos = 0;
         w->offs[0] = 0;
         for (int64_t k = 0; k < n; k++) {
             int64_t r = w->order[b0 + k], len = off[r + 1] - off[r];
