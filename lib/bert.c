@@ -10,15 +10,14 @@
  * then the Pooling module and, when the folder has one, Normalize. backward()
  * is that list read bottom-up.
  *
- * Threads: the sgemms use OpenBLAS's threads; attention (per sequence and
- * head) and the row-wise passes (LayerNorm, GELU) use a small pool of our
- * own, with OpenBLAS set to one thread while the pool calls it. Each item of
- * work is computed the same way whatever thread runs it, so results do not
- * depend on the number of threads.
+ * Threads: the linear layers (split by output columns), attention (per
+ * sequence and head) and the row-wise passes (LayerNorm, GELU) run on a
+ * persistent pool of threads (lib/pool.h), with OpenBLAS on one thread
+ * (CTK_BERT_BLAS_THREADS set: OpenBLAS's own threads for the products).
+ * Each item of work is computed the same way whatever thread runs it, so
+ * results do not depend on the number of threads.
  */
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -29,132 +28,8 @@
 #include "blas.h"
 #include "layers.h"
 #include "model.h"
+#include "pool.h"
 #include "rng.h"
-
-/* ------------------------------------------------------------------------ */
-/* A pool of threads running fn(ctx, item, thread) over items 0 .. n-1       */
-
-struct pool {
-    int nthreads; /* including the caller */
-    pthread_t *tid;
-    pthread_mutex_t mu;
-    pthread_cond_t go, done;
-    void (*fn)(void *ctx, int64_t item, int thread);
-    void *ctx;
-    int64_t nitems;
-    atomic_llong next;
-    atomic_int busy;   /* workers still running the current job */
-    atomic_uint gen;   /* job number, bumped for each run */
-    atomic_int quit;
-};
-
-struct worker_arg {
-    struct pool *p;
-    int thread;
-};
-
-/*
- * Waiting: a short spin first (a forward pass runs a job per layer and
- * step, microseconds apart), then sleep on the condition variable.
- */
-#define POOL_SPINS 4000
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-static void pool_work(struct pool *p, int thread)
-{
-    for (;;) {
-        int64_t i = atomic_fetch_add(&p->next, 1);
-        if (i >= p->nitems) break;
-        p->fn(p->ctx, i, thread);
-    }
-}
-
-static void *pool_main(void *arg)
-{
-    struct worker_arg *wa = arg;
-    struct pool *p = wa->p;
-    unsigned seen = 0;
-    for (;;) {
-        for (int k = 0; k < POOL_SPINS && atomic_load(&p->gen) == seen && !atomic_load(&p->quit); k++)
-            cpu_relax();
-        if (atomic_load(&p->gen) == seen) {
-            pthread_mutex_lock(&p->mu);
-            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
-                pthread_cond_wait(&p->go, &p->mu);
-            pthread_mutex_unlock(&p->mu);
-        }
-        if (atomic_load(&p->quit)) break;
-        seen = atomic_load(&p->gen);
-        pool_work(p, wa->thread);
-        if (atomic_fetch_sub(&p->busy, 1) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
-    }
-    free(wa);
-    return NULL;
-}
-
-static void pool_init(struct pool *p, int nthreads)
-{
-    memset(p, 0, sizeof *p);
-    p->nthreads = nthreads < 1 ? 1 : nthreads;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->go, NULL);
-    pthread_cond_init(&p->done, NULL);
-    p->tid = xcalloc((size_t)p->nthreads, sizeof *p->tid);
-    for (int t = 1; t < p->nthreads; t++) {
-        struct worker_arg *wa = xmalloc(sizeof *wa);
-        wa->p = p;
-        wa->thread = t;
-        if (pthread_create(&p->tid[t], NULL, pool_main, wa) != 0)
-            ctk_die("cannot start a thread; try -j 1");
-    }
-}
-
-static void pool_run(struct pool *p, int64_t n, void (*fn)(void *, int64_t, int), void *ctx)
-{
-    if (n <= 0) return;
-    p->fn = fn;
-    p->ctx = ctx;
-    p->nitems = n;
-    atomic_store(&p->next, 0);
-    if (p->nthreads == 1 || n == 1) {
-        pool_work(p, 0);
-        return;
-    }
-    atomic_store(&p->busy, p->nthreads - 1);
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add(&p->gen, 1);
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
-    pool_work(p, 0);
-    for (int k = 0; k < POOL_SPINS && atomic_load(&p->busy) > 0; k++) cpu_relax();
-    if (atomic_load(&p->busy) > 0) {
-        pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->busy) > 0) pthread_cond_wait(&p->done, &p->mu);
-        pthread_mutex_unlock(&p->mu);
-    }
-}
-
-static void pool_free(struct pool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    atomic_store(&p->quit, 1);
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
-    for (int t = 1; t < p->nthreads; t++) pthread_join(p->tid[t], NULL);
-    free(p->tid);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->go);
-    pthread_cond_destroy(&p->done);
-}
 
 /*
  * Large buffers (weights, gradients, activations): 2 MB aligned and marked
@@ -265,7 +140,7 @@ struct bert {
     enum ctk_pool_mode pool;
     int threads;
     int blas_threads;       /* sgemm threaded by OpenBLAS (else: split over our pool) */
-    struct pool pool_threads;
+    struct ctk_pool pool_threads;
     float *scratch;         /* (threads, 2·Tmax²) attention working space */
     int64_t scratch_T;
     struct bert_acts a;
@@ -397,7 +272,7 @@ static void par_layernorm(struct bert *b, float *out, float *res, float *mean, f
                           const float *bias, int64_t N)
 {
     struct ln_job j = {out, res, mean, rstd, a, abias, bb, w, bias, b->cfg.eps, N, b->cfg.C};
-    pool_run(&b->pool_threads, (N + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM, ln_item, &j);
+    ctk_pool_run(&b->pool_threads, (N + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM, ln_item, &j);
 }
 
 struct gelu_job {
@@ -417,7 +292,7 @@ static void gelu_item(void *ctx, int64_t item, int thread)
 static void par_bias_gelu(struct bert *b, float *out, float *pre, const float *bias, int64_t N)
 {
     struct gelu_job j = {out, pre, bias, N, b->cfg.I};
-    pool_run(&b->pool_threads, (N + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM, gelu_item, &j);
+    ctk_pool_run(&b->pool_threads, (N + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM, gelu_item, &j);
 }
 
 /* Elementwise passes over n elements in fixed blocks (any thread count, same result). */
@@ -447,7 +322,7 @@ static void par_ew(struct bert *b, int op, float *out, const float *x, const flo
                    uint64_t seed, int64_t n)
 {
     struct ew_job j = {op, out, x, y, p, seed, n};
-    pool_run(&b->pool_threads, (n + EW_PER_ITEM - 1) / EW_PER_ITEM, ew_item, &j);
+    ctk_pool_run(&b->pool_threads, (n + EW_PER_ITEM - 1) / EW_PER_ITEM, ew_item, &j);
 }
 
 /*
@@ -483,7 +358,7 @@ static void par_layernorm_backward(struct bert *b, float *dinp, float *dw, float
         b->lnb_partial = xmallocarray(b->lnb_cap, sizeof(float));
     }
     struct lnb_job j = {dinp, b->lnb_partial, dout, inp, mean, rstd, w, N, C};
-    pool_run(&b->pool_threads, blocks, lnb_item, &j);
+    ctk_pool_run(&b->pool_threads, blocks, lnb_item, &j);
     for (int64_t k = 0; k < blocks; k++) {
         const float *pw = b->lnb_partial + k * 2 * C, *pb = pw + C;
         for (int64_t i = 0; i < C; i++) {
@@ -527,7 +402,7 @@ static void att_item(void *ctx, int64_t item, int thread)
 static void par_attention(struct bert *b, struct att_job *j, int64_t S)
 {
     if (b->threads > 1 && b->blas_threads) ctk_blas_set_threads(1);
-    pool_run(&b->pool_threads, S * b->cfg.H, att_item, j);
+    ctk_pool_run(&b->pool_threads, S * b->cfg.H, att_item, j);
     if (b->threads > 1 && b->blas_threads) ctk_blas_set_threads(b->threads);
 }
 
@@ -555,7 +430,7 @@ static void par_linear(struct bert *b, float *out, const float *inp, const float
     int64_t per = (OC + b->threads - 1) / b->threads;
     per = (per + 31) / 32 * 32; /* whole kernel panels */
     struct lin_job j = {out, inp, w, bias, N, C, OC, per};
-    pool_run(&b->pool_threads, (OC + per - 1) / per, lin_item, &j);
+    ctk_pool_run(&b->pool_threads, (OC + per - 1) / per, lin_item, &j);
 }
 
 struct linb_job {
@@ -586,7 +461,7 @@ static void par_linear_backward(struct bert *b, float *dinp, float *dw, float *d
     int64_t T = b->threads;
     int64_t cper = ((C + T - 1) / T + 31) / 32 * 32, oper = ((OC + T - 1) / T + 31) / 32 * 32;
     struct linb_job j = {dinp, dw, db, dout, inp, w, N, C, OC, cper, oper};
-    pool_run(&b->pool_threads, T, linb_item, &j);
+    ctk_pool_run(&b->pool_threads, T, linb_item, &j);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -924,7 +799,7 @@ static void bert_free(struct ctk_encoder *enc)
 {
     struct bert *b = enc->impl;
     if (!b) return;
-    if (b->pool_threads.tid) pool_free(&b->pool_threads);
+    if (b->pool_threads.tid) ctk_pool_free(&b->pool_threads);
     bert_free_acts(&b->a);
     free(b->params_mem);
     free(b->pooler);
@@ -1061,7 +936,7 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
         return open_failed(enc, &m);
     }
     b->threads = threads < 1 ? 1 : threads;
-    pool_init(&b->pool_threads, b->threads);
+    ctk_pool_init(&b->pool_threads, b->threads);
     b->blas_threads = getenv("CTK_BERT_BLAS_THREADS") != NULL;
     ctk_blas_set_threads(b->blas_threads ? b->threads : 1);
     return enc;

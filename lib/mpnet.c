@@ -15,10 +15,11 @@
  * gradients over every layer, sequence and (i, j) of its bucket.
  *
  * Threads: the linear layers (split by output columns), attention (per
- * sequence and head) and the row-wise passes use ctk_parallel_for, with
- * OpenBLAS on one thread. Every reduction across items (LayerNorm's and the
- * bias table's gradients) sums fixed blocks in a fixed order, so results do
- * not depend on the number of threads.
+ * sequence and head) and the row-wise passes run on a persistent pool of
+ * threads (lib/pool.h, as bert.c's), with OpenBLAS on one thread. Every
+ * reduction across items (LayerNorm's and the bias table's gradients) sums
+ * fixed blocks in a fixed order, so results do not depend on the number of
+ * threads.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@
 #include "layers.h"
 #include "model.h"
 #include "mpnet.h"
-#include "parallel.h"
+#include "pool.h"
 #include "rng.h"
 
 #define PAD_IDX 1    /* MPNetEmbeddings.padding_idx */
@@ -143,6 +144,7 @@ struct mpnet {
     float *pooler;          /* (C*C + C) or NULL */
     enum ctk_pool_mode pool;
     int threads;
+    struct ctk_pool workers; /* the threads, persistent across forward passes */
     float *scratch;         /* (threads, 2·Tmax²) */
     int64_t scratch_T;
     struct mpnet_acts a;
@@ -259,7 +261,7 @@ static void par_rows(struct mpnet *b, struct rows_job *j, int64_t n)
 {
     int T = b->threads;
     if (n < 4096 / (j->C > 0 ? j->C : 1) + 1) T = 1; /* not worth a thread */
-    ctk_parallel_for(n, T, rows_range, j);
+    ctk_pool_ranges(&b->workers, n, T, rows_range, j);
 }
 
 static void par_layernorm(struct mpnet *b, float *out, float *res, float *mean, float *rstd,
@@ -317,7 +319,7 @@ static void par_layernorm_backward(struct mpnet *b, float *dinp, float *dw, floa
 {
     int64_t C = b->cfg.C, blocks = (N + LNB_ROWS - 1) / LNB_ROWS;
     struct lnb_job j = {dinp, partials(b, (size_t)(blocks * 2 * C)), dout, inp, mean, rstd, w, N, C};
-    ctk_parallel_for(blocks, b->threads, lnb_range, &j);
+    ctk_pool_ranges(&b->workers, blocks, b->threads, lnb_range, &j);
     for (int64_t k = 0; k < blocks; k++) {
         const float *pw = j.partial + k * 2 * C, *pb = pw + C;
         for (int64_t i = 0; i < C; i++) {
@@ -368,7 +370,7 @@ static void par_linear(struct mpnet *b, float *out, const float *inp, const floa
         return;
     }
     struct lin_job j = {out, NULL, NULL, NULL, inp, w, bias, NULL, N, C, OC, panel(OC, T), 0};
-    ctk_parallel_for(T, T, lin_range, &j);
+    ctk_pool_ranges(&b->workers, T, T, lin_range, &j);
 }
 
 static void par_linear_backward(struct mpnet *b, float *dinp, float *dw, float *db,
@@ -381,7 +383,7 @@ static void par_linear_backward(struct mpnet *b, float *dinp, float *dw, float *
         return;
     }
     struct lin_job j = {NULL, dinp, dw, db, inp, w, NULL, dout, N, C, OC, panel(OC, T), panel(C, T)};
-    ctk_parallel_for(T, T, lin_range, &j);
+    ctk_pool_ranges(&b->workers, T, T, lin_range, &j);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -497,7 +499,7 @@ static void att_range(void *arg, int t, int64_t lo, int64_t hi)
 
 static void par_attention(struct mpnet *b, struct att_job *j, int64_t S)
 {
-    ctk_parallel_for(S * b->cfg.H, b->threads, att_range, j);
+    ctk_pool_ranges(&b->workers, S * b->cfg.H, b->threads, att_range, j);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -848,6 +850,7 @@ static void mpnet_free(struct ctk_encoder *enc)
 {
     struct mpnet *b = enc->impl;
     if (b) {
+        if (b->workers.tid) ctk_pool_free(&b->workers);
         free_acts(&b->a);
         free(b->params_mem);
         free(b->pooler);
@@ -941,6 +944,7 @@ struct ctk_encoder *ctk_mpnet_open(const char *dir, int threads, struct ctk_err 
         return open_failed(enc, &m);
     }
     b->threads = threads < 1 ? 1 : threads;
+    ctk_pool_init(&b->workers, b->threads);
     return enc;
 }
 

@@ -2,7 +2,7 @@
 // from the same weights, fed as sentence-transformers feeds a model (sorted
 // by length, padded per batch), intra-op threads = THREADS.
 // Usage: node ort_peer.js MODEL.onnx IDS_FILE BATCH THREADS
-// Prints: seconds tokens sequences peak_rss_mb (best of 3 after a warm-up).
+// Prints: seconds tokens sequences peak_rss_mb (best of REPS, default 3, after a warm-up).
 'use strict';
 const fs = require('fs');
 const ort = require('onnxruntime-node');
@@ -35,7 +35,8 @@ async function main() {
   const ntok = seqs.reduce((a, s) => a + s.length, 0);
   for (const b of batches(seqs.slice(0, bs), bs)) await sess.run(b);
   let best = Infinity;
-  for (let rep = 0; rep < 3; rep++) {
+  const reps = parseInt(process.env.REPS || '3', 10);
+  for (let rep = 0; rep < reps; rep++) {
     const bb = batches(seqs, bs);   // padding is part of the peer's work, as in sentence-transformers
     const t0 = process.hrtime.bigint();
     for (const b of bb) await sess.run(b);

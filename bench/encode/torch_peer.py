@@ -5,10 +5,10 @@ torch.inference_mode, torch.set_num_threads(T)), mean pooling + normalise.
 
 Usage: torch_peer.py MODEL_DIR IDS_FILE BATCH THREADS [--export-onnx OUT.onnx]
 IDS_FILE: one sequence a line, token ids separated by spaces (ctk-cat -c ids).
-Prints: seconds tokens sequences (best of 3 runs after a warm-up) and the
-peak resident set size in MB.
+Prints: seconds tokens sequences (best of REPS runs, default 3, after a
+warm-up) and the peak resident set size in MB.
 """
-import json, math, resource, struct, sys, time
+import json, math, os, resource, struct, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -159,7 +159,7 @@ def main():
     with torch.inference_mode():
         for b in batches(seqs[:bs], bs):
             model(*b)
-        for _ in range(3):
+        for _ in range(int(os.environ.get("REPS", "3"))):
             t0 = time.perf_counter()
             for b in batches(seqs, bs):
                 model(*b)
