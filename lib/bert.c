@@ -830,45 +830,6 @@ static const struct ctk_encoder_ops bert_ops = {bert_forward, bert_backward, ber
 
 int ctk_is_bert(const struct ctk_encoder *enc) { return enc && enc->ops == &bert_ops; }
 
-/*
- * Read parameter q from the weights, widening F16/BF16. Large tensors are
- * copied a block at a time and each block's mapped pages dropped once
- * copied, so that loading holds one copy of the weights (the slab), not
- * two: the peak resident memory is the model's size plus the activations.
- */
-static void release_pages(const struct ctk_model *m, const void *p, size_t len)
-{
-    long pg = sysconf(_SC_PAGESIZE);
-    uintptr_t lo = (uintptr_t)p, hi = lo + len;
-    uintptr_t base = (uintptr_t)m->st.map, top = base + m->st.map_len;
-    lo = (lo + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg; /* whole pages inside */
-    hi = hi / (uintptr_t)pg * (uintptr_t)pg;
-    if (!m->st.map || lo < base || hi > top || hi <= lo) return;
-    madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
-static int read_param(const struct ctk_model *m, const struct ctk_param *q, struct ctk_err *e)
-{
-    const struct ctk_st_tensor *t = ctk_model_tensor(m, q->name);
-    int simple = t && t->ndim == q->ndim && t->nelem == q->n && q->n > (1u << 20) &&
-                 (t->dtype == CTK_F32 || t->dtype == CTK_F16 || t->dtype == CTK_BF16);
-    for (int d = 0; simple && d < q->ndim; d++) simple = t->shape[d] == q->shape[d];
-    if (!simple) {
-        if (ctk_model_read(m, q->name, q->ndim, q->shape, q->w, e) < 0) return -1;
-        release_pages(m, t->data, t->end - t->begin);
-        return 0;
-    }
-    size_t es = ctk_dtype_size(t->dtype), block = (size_t)1 << 18;
-    for (size_t i = 0; i < q->n; i += block) {
-        size_t n = q->n - i < block ? q->n - i : block;
-        const unsigned char *src = (const unsigned char *)t->data + i * es;
-        if (t->dtype == CTK_F32) memcpy(q->w + i, src, n * sizeof(float));
-        else if (t->dtype == CTK_F16) ctk_f16_to_f32_n(q->w + i, src, n);
-        else ctk_bf16_to_f32_n(q->w + i, src, n);
-        release_pages(m, src, n * es);
-    }
-    return 0;
-}
 
 /* Free a partly opened encoder (enc may be NULL); returns NULL. */
 static struct ctk_encoder *open_failed(struct ctk_encoder *enc, struct ctk_model *m)
@@ -914,7 +875,7 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
     bert_make_params(enc, b);
     for (int i = 0; i < enc->nparams; i++) {
         const struct ctk_param *q = &enc->params[i];
-        if (read_param(&m, q, e) < 0) return open_failed(enc, &m);
+        if (ctk_model_read(&m, q->name, q->ndim, q->shape, q->w, e) < 0) return open_failed(enc, &m);
     }
     if (ctk_model_tensor(&m, "pooler.dense.weight") && ctk_model_tensor(&m, "pooler.dense.bias")) {
         int64_t C = b->cfg.C, sw[2] = {C, C}, sb[1] = {C};

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -532,6 +533,18 @@ const struct ctk_st_tensor *ctk_model_tensor(const struct ctk_model *m, const ch
     return ctk_st_find(&m->st, buf);
 }
 
+/* Drops the whole pages of [p, p + len) that lie in st's file mapping (none for open_mem). */
+static void release_pages(const struct ctk_st *st, const void *p, size_t len)
+{
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p, hi = lo + len;
+    uintptr_t base = (uintptr_t)st->map, top = base + st->map_len;
+    lo = (lo + pg - 1) / pg * pg;
+    hi = hi / pg * pg;
+    if (!st->map || lo < base || hi > top || hi <= lo) return;
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 int ctk_model_read(const struct ctk_model *m, const char *name, int ndim, const int64_t *shape,
                    float *out, struct ctk_err *e)
 {
@@ -548,7 +561,22 @@ int ctk_model_read(const struct ctk_model *m, const char *name, int ndim, const 
                            t->name, ctk_st_shape_str(got, sizeof got, t->ndim, t->shape),
                            ctk_st_shape_str(want, sizeof want, ndim, shape));
     }
-    return ctk_st_read_f32(&m->st, t, out, t->nelem, e);
+    /*
+     * A block at a time, each block's mapped pages dropped once copied, so
+     * that loading a model holds one copy of its weights, not two: the
+     * mapping is private and read-only, so a page dropped and touched again
+     * is read back from the file.
+     */
+    size_t es = ctk_dtype_size(t->dtype), block = (size_t)1 << 18;
+    size_t i = 0;
+    do {
+        struct ctk_st_tensor part = *t;
+        part.nelem = t->nelem - i < block ? t->nelem - i : block;
+        part.data = (const unsigned char *)t->data + i * es;
+        if (ctk_st_read_f32(&m->st, &part, out + i, part.nelem, e) < 0) return -1;
+        release_pages(&m->st, part.data, part.nelem * es);
+    } while ((i += block) < t->nelem);
+    return 0;
 }
 
 /*----------------------------------------------------------------------------

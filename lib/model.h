@@ -115,7 +115,9 @@ const char *ctk_pool_mode_name(enum ctk_pool_mode mode);
 const struct ctk_st_tensor *ctk_model_tensor(const struct ctk_model *m, const char *name);
 /*
  * Read tensor name as float into out, checking its shape against
- * shape[ndim]; the error names the file, the tensor and both shapes.
+ * shape[ndim]; the error names the file, the tensor and both shapes. The
+ * file's mapped pages are dropped as they are copied, so that a model
+ * loaded tensor by tensor is held once, not twice.
  */
 int ctk_model_read(const struct ctk_model *m, const char *name, int ndim, const int64_t *shape,
                    float *out, struct ctk_err *e);
