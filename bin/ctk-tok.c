@@ -668,7 +668,8 @@ static int source_read(struct source *src, struct ctk_chunk *ck)
 static void write_slot(struct run *R, struct slot *s)
 {
     struct ctk_err e;
-    if (s->bad_row >= 0 && R->o->strict && (s->fail_row < 0 || s->bad_row <= s->fail_row))
+    /* a chunk stops at its first error: under --utf8=strict a bad row, else a refused one */
+    if (s->bad_row >= 0 && R->o->strict)
         ctk_die("line %lld: invalid UTF-8 (--utf8=strict); clean the input or use "
                 "--utf8=replace", row_line(R->inm, &s->in, s->bad_row, s->rows_before));
     if (s->fail_row >= 0)
