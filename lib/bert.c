@@ -25,6 +25,7 @@
 
 #include "bert.h"
 #include "f16.h"
+#include "gemm.h"
 #include "blas.h"
 #include "layers.h"
 #include "model.h"
@@ -141,6 +142,8 @@ struct bert {
     int threads;
     int blas_threads;       /* sgemm threaded by OpenBLAS (else: split over our pool) */
     struct ctk_pool pool_threads;
+    int packed;             /* linear weights packed for inference (lib/gemm.h) */
+    float *gemm_work;       /* (threads, ctk_gemm_work) */
     float *scratch;         /* (threads, 2·Tmax²) attention working space */
     int64_t scratch_T;
     struct bert_acts a;
@@ -423,6 +426,10 @@ static void lin_item(void *ctx, int64_t item, int thread)
 static void par_linear(struct bert *b, float *out, const float *inp, const float *w,
                        const float *bias, int64_t N, int64_t C, int64_t OC)
 {
+    if (b->packed) {
+        ctk_gemm_packed_pool(&b->pool_threads, b->gemm_work, out, inp, w, bias, N, C, OC, 0);
+        return;
+    }
     if (b->threads == 1 || b->blas_threads) {
         linear_forward(out, inp, w, bias, N, C, OC);
         return;
@@ -431,6 +438,43 @@ static void par_linear(struct bert *b, float *out, const float *inp, const float
     per = (per + 31) / 32 * 32; /* whole kernel panels */
     struct lin_job j = {out, inp, w, bias, N, C, OC, per};
     ctk_pool_run(&b->pool_threads, (OC + per - 1) / per, lin_item, &j);
+}
+
+/* pre = inp·wᵀ + bias (N, I); out = gelu(pre): fused when the weights are packed (out = pre). */
+static void par_linear_gelu(struct bert *b, float *out, float *pre, const float *inp,
+                            const float *w, const float *bias, int64_t N)
+{
+    if (b->packed && out == pre) {
+        ctk_gemm_packed_pool(&b->pool_threads, b->gemm_work, out, inp, w, bias, N, b->cfg.C,
+                             b->cfg.I, 1);
+        return;
+    }
+    par_linear(b, pre, inp, w, NULL, N, b->cfg.C, b->cfg.I);
+    par_bias_gelu(b, out, pre, bias, N);
+}
+
+/*
+ * Pack the linear weights of every layer for lib/gemm.h's kernel (packed 1)
+ * or back to PyTorch's layout (0), in place. Inference runs packed; training,
+ * save and anything reading the parameters see them unpacked.
+ */
+static void bert_set_packed(struct bert *b, int packed)
+{
+    if (b->packed == packed) return;
+    const struct bert_config *c = &b->cfg;
+    int64_t C = c->C, I = c->I;
+    float *tmp = xmallocarray((size_t)(I > 3 * C ? I : 3 * C) * (size_t)C, sizeof(float));
+    for (int64_t l = 0; l < c->L; l++) {
+        float *w[] = {b->p.qkvw + l * 3 * C * C, b->p.attprojw + l * C * C, b->p.fcw + l * I * C,
+                      b->p.fcprojw + l * C * I};
+        int64_t oc[] = {3 * C, C, I, C}, k[] = {C, C, C, I};
+        for (int i = 0; i < 4; i++)
+            (packed ? ctk_gemm_pack : ctk_gemm_unpack)(w[i], oc[i], k[i], tmp);
+    }
+    free(tmp);
+    if (packed && !b->gemm_work)
+        b->gemm_work = xmallocarray((size_t)b->threads * ctk_gemm_work(I > C ? I : C), sizeof(float));
+    b->packed = packed;
 }
 
 struct linb_job {
@@ -509,6 +553,7 @@ static int bert_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, flo
     const struct bert_params *p = &b->p;
     int64_t S = t->S, N = t->offsets[S], C = c->C, I = c->I, H = c->H;
     if (check_tokens(b, t, e) < 0) return -1;
+    bert_set_packed(b, !train && !enc->params[0].g && !b->blas_threads && ctk_gemm_available());
     int64_t Tmax = 0, att_total = 0;
     for (int64_t s = 0; s < S; s++) {
         int64_t T = t->offsets[s + 1] - t->offsets[s];
@@ -551,8 +596,7 @@ static int bert_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, flo
         par_layernorm(b, h1, res1, mean1, rstd1, a->tmp, hp > 0 ? NULL : aob, x, p->ln1w + l * C,
                       p->ln1b + l * C, N);
 
-        par_linear(b, ff, h1, p->fcw + l * I * C, NULL, N, C, I);
-        par_bias_gelu(b, ffg, ff, p->fcb + l * I, N);
+        par_linear_gelu(b, ffg, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N);
         par_linear(b, a->tmp, ffg, p->fcprojw + l * C * I, hp > 0 ? fob : NULL, N, I, C);
         if (hp > 0)
             par_ew(b, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
@@ -770,6 +814,7 @@ static int bert_config_from(struct bert_config *bc, const struct ctk_model *m, s
 static int bert_save(struct ctk_encoder *enc, const char *dir, struct ctk_err *e)
 {
     struct bert *b = enc->impl;
+    bert_set_packed(b, 0);
     int n = enc->nparams + (b->pooler ? 2 : 0);
     struct ctk_st_wtensor *t = xcalloc((size_t)n, sizeof *t);
     enum ctk_dtype f32;
@@ -804,6 +849,7 @@ static void bert_free(struct ctk_encoder *enc)
     free(b->params_mem);
     free(b->pooler);
     free(b->scratch);
+    free(b->gemm_work);
     free(b->ids_copy);
     free(b->types_copy);
     free(b->offsets_copy);
@@ -822,6 +868,7 @@ void ctk_bert_alloc_grads(struct ctk_encoder *enc)
 {
     struct bert *b = enc->impl;
     if (enc->params[0].g) return;
+    bert_set_packed(b, 0);
     float *g = big_alloc(b->nparams_floats, 1);
     for (int i = 0; i < enc->nparams; i++) enc->params[i].g = g + (enc->params[i].w - b->params_mem);
 }

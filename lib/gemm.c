@@ -1,0 +1,343 @@
+/*
+ * gemm.c -- a linear layer's product over a weight packed once (see gemm.h).
+ *
+ * Blocking, outside in: rows of a in blocks (as many 14-row tiles as 512 KB
+ * holds with all of K: a block stays in L2), then the panels of the
+ * columns asked for, then k in chunks of at most KC (a panel's chunk, up to
+ * 48 KB, stays in L1 while the block's tiles pass by; the partial sums of a
+ * chunk are stored in out and taken up by the next, which leaves every
+ * output's chain of operations unchanged), then the tiles. The first tile
+ * of a chunk fetches the next chunk of weights into cache as it goes: with
+ * the few rows of one sentence each weight serves one or two tiles only and
+ * comes from memory.
+ *
+ * a's rows are copied per block into the order the kernel reads them, a
+ * tile at a time: for each k the tile's rows side by side, 16 floats (one
+ * cache line) per k whatever the tile's height, made by 16 × 16 transposes
+ * in registers.
+ *
+ * The library is built for baseline x86-64: the kernels are compiled for
+ * AVX-512F (target attribute); callers check ctk_gemm_available() and keep
+ * sgemm on unpacked weights elsewhere.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "layers.h"
+#include "pool.h"
+
+#define NR CTK_GEMM_NR
+#define MR 14  /* rows per tile: 2 × 14 accumulators of the 32 registers */
+#define AS 16  /* floats per k of a packed tile (MR rounded up to a cache line) */
+#define KC 384 /* at most this many k per chunk */
+#define PFA 16 /* steps of k ahead that a packed tile is fetched */
+
+/* Width of panel p of a weight with OC columns. */
+static int64_t panel_width(int64_t p, int64_t OC)
+{
+    return OC - p * NR < NR ? OC - p * NR : NR;
+}
+
+size_t ctk_gemm_work(int64_t K)
+{
+    size_t min = (size_t)(AS * (K > 0 ? K : 1));
+    return min > CTK_GEMM_WORK ? min : CTK_GEMM_WORK;
+}
+
+/* Rows per block: as many whole tiles as the working space holds with all of K. */
+static int64_t block_rows(int64_t K)
+{
+    int64_t tiles = (int64_t)ctk_gemm_work(K) / (AS * K);
+    return (tiles < 1 ? 1 : tiles) * MR;
+}
+
+void ctk_gemm_pack(float *w, int64_t OC, int64_t K, float *tmp)
+{
+    memcpy(tmp, w, (size_t)(OC * K) * sizeof *w);
+    for (int64_t p = 0; p * NR < OC; p++) {
+        int64_t nr = panel_width(p, OC);
+        float *dst = w + p * NR * K;
+        for (int64_t j = 0; j < nr; j++) {
+            const float *src = tmp + (p * NR + j) * K;
+            for (int64_t k = 0; k < K; k++) dst[k * nr + j] = src[k];
+        }
+    }
+}
+
+void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp)
+{
+    memcpy(tmp, w, (size_t)(OC * K) * sizeof *w);
+    for (int64_t p = 0; p * NR < OC; p++) {
+        int64_t nr = panel_width(p, OC);
+        const float *src = tmp + p * NR * K;
+        for (int64_t j = 0; j < nr; j++) {
+            float *dst = w + (p * NR + j) * K;
+            for (int64_t k = 0; k < K; k++) dst[k] = src[k * nr + j];
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+
+int ctk_gemm_available(void)
+{
+    static int have = -1;
+    if (have < 0) {
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return have;
+}
+
+/*
+ * Rows r0 .. r0+mr-1 of a, k = 0 .. K-1, into ap: ap[k·AS + i] (rows mr ..
+ * AS-1 zero), by 16 × 16 transposes in registers: unpacks of pairs of
+ * floats, of pairs of doubles, then two shuffles of 128-bit lanes.
+ */
+AVX512 static void pack_tile(float *ap, const float *a, int64_t lda, int64_t r0, int mr, int64_t K)
+{
+    /* vector j of the last stage holds column col[j] (the unpacks' pairs come out swapped) */
+    static const int col[16] = {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15};
+    const float *src = a + r0 * lda;
+    for (int64_t k = 0; k < K; k += 16) {
+        __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        __m512 r[16], t[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            r[i] = i < mr ? _mm512_maskz_loadu_ps(m, src + i * lda + k) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+        for (int i = 0; i < 16; i += 2) {
+            t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+            t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 16; i += 4)
+#pragma GCC unroll 2
+            for (int j = 0; j < 2; j++) {
+                __m512d x = _mm512_castps_pd(t[i + j]), y = _mm512_castps_pd(t[i + j + 2]);
+                r[i + j] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
+                r[i + j + 2] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
+            }
+#pragma GCC unroll 2
+        for (int i = 0; i < 16; i += 8)
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+                t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+            }
+        float *d = ap + k * AS;
+        if (K - k >= 16) {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                _mm512_storeu_ps(d + col[j] * AS, _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88));
+                _mm512_storeu_ps(d + col[j + 8] * AS, _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd));
+            }
+        } else {
+            for (int j = 0; j < 8; j++) {
+                if (col[j] < K - k) _mm512_storeu_ps(d + col[j] * AS, _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88));
+                if (col[j + 8] < K - k)
+                    _mm512_storeu_ps(d + col[j + 8] * AS, _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd));
+            }
+        }
+    }
+}
+
+/*
+ * One tile: mr rows (packed, ap) × the nr columns of a panel chunk (wp, row
+ * stride ws: 32, or nr in a narrow last panel), kc steps of k. acc: take up
+ * the partial sums in out; bias: add it (the last chunk). pf: the next
+ * chunk of weights to fetch into cache, or NULL. mr and full are constants
+ * where it is inlined, so that the accumulators live in registers.
+ */
+AVX512 static inline __attribute__((always_inline)) void
+tile(const int mr, const int full, float *out, int64_t ldo, const float *ap, const float *wp,
+     int64_t kc, int nr, int acc, const float *bias, const char *pf)
+{
+    __m512 c0[MR], c1[MR];
+    __mmask16 m0 = full ? 0xffff : (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    __mmask16 m1 = full ? 0xffff : (__mmask16)(nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    int64_t ws = full ? NR : nr;
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
+        if (acc) {
+            c0[i] = _mm512_maskz_loadu_ps(m0, out + i * ldo);
+            c1[i] = _mm512_maskz_loadu_ps(m1, out + i * ldo + 16);
+        } else {
+            c0[i] = _mm512_setzero_ps();
+            c1[i] = _mm512_setzero_ps();
+        }
+    }
+    /* step kk of k: the tile's rows against the panel's columns */
+#define STEP(kk)                                                                               \
+    do {                                                                                       \
+        const float *w_ = wp + (kk) * ws;                                                      \
+        __m512 b0 = full ? _mm512_loadu_ps(w_) : _mm512_maskz_loadu_ps(m0, w_);                \
+        __m512 b1 = full ? _mm512_loadu_ps(w_ + 16) : _mm512_maskz_loadu_ps(m1, w_ + 16);      \
+        _Pragma("GCC unroll 14") for (int i = 0; i < mr; i++) {                                \
+            __m512 av = _mm512_set1_ps(ap[(kk) * AS + i]);                                     \
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);                                            \
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);                                            \
+        }                                                                                      \
+    } while (0)
+    int64_t k = 0;
+    if (pf)
+        for (; k + 2 <= kc; k += 2, ap += 2 * AS, wp += 2 * ws, pf += 256) {
+            _mm_prefetch((const char *)(ap + PFA * AS), _MM_HINT_T0);
+            _mm_prefetch((const char *)(ap + (PFA + 1) * AS), _MM_HINT_T0);
+            _mm_prefetch(pf, _MM_HINT_T0);
+            _mm_prefetch(pf + 64, _MM_HINT_T0);
+            _mm_prefetch(pf + 128, _MM_HINT_T0);
+            _mm_prefetch(pf + 192, _MM_HINT_T0);
+            STEP(0);
+            STEP(1);
+        }
+    else
+        for (; k + 2 <= kc; k += 2, ap += 2 * AS, wp += 2 * ws) {
+            _mm_prefetch((const char *)(ap + PFA * AS), _MM_HINT_T0);
+            _mm_prefetch((const char *)(ap + (PFA + 1) * AS), _MM_HINT_T0);
+            STEP(0);
+            STEP(1);
+        }
+    if (k < kc) STEP(0);
+#undef STEP
+    __m512 bb0 = _mm512_setzero_ps(), bb1 = _mm512_setzero_ps();
+    if (bias) {
+        bb0 = _mm512_maskz_loadu_ps(m0, bias);
+        bb1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
+        if (bias) {
+            c0[i] = _mm512_add_ps(c0[i], bb0);
+            c1[i] = _mm512_add_ps(c1[i], bb1);
+        }
+        if (full) {
+            _mm512_storeu_ps(out + i * ldo, c0[i]);
+            _mm512_storeu_ps(out + i * ldo + 16, c1[i]);
+        } else {
+            _mm512_mask_storeu_ps(out + i * ldo, m0, c0[i]);
+            _mm512_mask_storeu_ps(out + i * ldo + 16, m1, c1[i]);
+        }
+    }
+}
+
+#define TILE_CASE(n)                                                                           \
+    case n:                                                                                    \
+        if (nr == NR) tile(n, 1, out, ldo, ap, wp, kc, nr, acc, bias, pf);                     \
+        else tile(n, 0, out, ldo, ap, wp, kc, nr, acc, bias, pf);                              \
+        break;
+
+AVX512 static void tile_any(int mr, float *out, int64_t ldo, const float *ap, const float *wp,
+                            int64_t kc, int nr, int acc, const float *bias, const char *pf)
+{
+    switch (mr) {
+        TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
+        TILE_CASE(7) TILE_CASE(8) TILE_CASE(9) TILE_CASE(10) TILE_CASE(11) TILE_CASE(12)
+        TILE_CASE(13) TILE_CASE(14)
+    default: abort();
+    }
+}
+
+void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const float *wp,
+                     const float *bias, int64_t M, int64_t K, int64_t OC, int64_t n0, int64_t n1,
+                     float *work)
+{
+    int64_t p0 = n0 / NR, p1 = (n1 + NR - 1) / NR;
+    int64_t MC = block_rows(K);
+    /* chunks of k as even as they come, KC at most */
+    int64_t nch = (K + KC - 1) / KC, kcs = (K + nch - 1) / nch;
+    for (int64_t m0 = 0; m0 < M; m0 += MC) {
+        int64_t mc = M - m0 < MC ? M - m0 : MC;
+        for (int64_t r = 0; r < mc; r += MR) {
+            int mr = mc - r < MR ? (int)(mc - r) : MR;
+            pack_tile(work + r / MR * AS * K, a, lda, m0 + r, mr, K);
+        }
+        for (int64_t p = p0; p < p1; p++) {
+            int nr = (int)panel_width(p, OC);
+            const float *pan = wp + p * NR * K;
+            for (int64_t k0 = 0; k0 < K; k0 += kcs) {
+                int64_t kc = K - k0 < kcs ? K - k0 : kcs;
+                int last = k0 + kc == K;
+                /* the first tile fetches the chunk that follows this one */
+                const char *pf = NULL;
+                if (!last) pf = (const char *)(pan + (k0 + kc) * nr);
+                else if (p + 1 < p1) pf = (const char *)(wp + (p + 1) * NR * K);
+                for (int64_t r = 0; r < mc; r += MR) {
+                    int mr = mc - r < MR ? (int)(mc - r) : MR;
+                    tile_any(mr, out + (m0 + r) * ldo + p * NR, ldo, work + (r / MR * K + k0) * AS,
+                             pan + k0 * nr, kc, nr, k0 > 0, last && bias ? bias + p * NR : NULL,
+                             r == 0 ? pf : NULL);
+                }
+            }
+        }
+    }
+}
+
+struct pool_job {
+    float *out, *work;
+    const float *a, *wp, *bias;
+    int64_t M, K, OC;
+    int64_t rows, cols; /* rows and columns per item */
+    size_t work_floats;
+    int gelu;
+};
+
+static void pool_item(void *ctx, int64_t item, int thread)
+{
+    struct pool_job *j = ctx;
+    int64_t ncol = (j->OC + j->cols - 1) / j->cols;
+    int64_t m0 = item / ncol * j->rows, m1 = m0 + j->rows < j->M ? m0 + j->rows : j->M;
+    int64_t n0 = item % ncol * j->cols, n1 = n0 + j->cols < j->OC ? n0 + j->cols : j->OC;
+    float *work = j->work + (size_t)thread * j->work_floats;
+    /* block by block of rows, GELU on each while it is still in cache */
+    int64_t MC = j->gelu ? block_rows(j->K) : m1 - m0;
+    for (; m0 < m1; m0 += MC) {
+        int64_t mc = m1 - m0 < MC ? m1 - m0 : MC;
+        float *o = j->out + m0 * j->OC;
+        ctk_gemm_packed(o, j->OC, j->a + m0 * j->K, j->K, j->wp, j->bias, mc, j->K, j->OC, n0, n1,
+                        work);
+        if (j->gelu)
+            for (int64_t m = 0; m < mc; m++) gelu_forward(o + m * j->OC + n0, o + m * j->OC + n0, n1 - n0);
+    }
+}
+
+/*
+ * Many rows: each thread takes a share of them, all columns (each packs
+ * only its rows of a, and reads all the weight, from L3); few rows: a
+ * share of the columns each, all rows (each reads its part of the weight).
+ */
+void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const float *a,
+                          const float *wp, const float *bias, int64_t M, int64_t K, int64_t OC,
+                          int gelu)
+{
+    int64_t T = pool->nthreads, rows = M, cols = OC;
+    if (M == 0 || OC == 0) return;
+    if (M >= 64 * T) rows = ((M + T - 1) / T + MR - 1) / MR * MR;
+    else cols = ((OC + T - 1) / T + NR - 1) / NR * NR;
+    struct pool_job j = {out, work, a, wp, bias, M, K, OC, rows, cols, ctk_gemm_work(K), gelu};
+    ctk_pool_run(pool, (M + rows - 1) / rows * ((OC + cols - 1) / cols), pool_item, &j);
+}
+
+#else /* not x86-64 with GCC or clang: callers keep sgemm */
+
+int ctk_gemm_available(void) { return 0; }
+
+void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const float *wp,
+                     const float *bias, int64_t M, int64_t K, int64_t OC, int64_t n0, int64_t n1,
+                     float *work)
+{
+    abort(); /* callers check ctk_gemm_available() first */
+}
+
+void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const float *a,
+                          const float *wp, const float *bias, int64_t M, int64_t K, int64_t OC,
+                          int gelu)
+{
+    abort();
+}
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * gemm.h -- the product of a linear layer over a weight packed once.
+ *
+ * out (M, OC) = a (M, K) · w (OC, K)ᵀ + b, w a weight as PyTorch stores it.
+ * Inference multiplies the same weights again and again; a general sgemm
+ * copies ("packs") the weight into its kernel's layout on every call, and
+ * for the few tokens of one sentence that copy costs as much as the
+ * product. Here the weight is packed once, in place, into panels of
+ * CTK_GEMM_NR output columns stored k-major (panel p holds, for each k,
+ * the weights of columns 32p .. 32p+31 side by side: the kernel's vector
+ * loads), the last panel narrower when OC is not a multiple of 32; packing
+ * is a permutation of the OC·K floats, so it needs no more memory.
+ *
+ * The kernel holds a tile of 14 rows × 32 columns in AVX-512 registers and
+ * adds one k at a time, with the rows of a copied per block into the
+ * interleaved order it reads them in. Every output is the same chain of
+ * fused multiply-adds, k = 0, 1, ..., K-1, from zero, whatever M, the tile
+ * or block it falls in, the columns asked for or the thread that runs it:
+ * results do not depend on the rest of the batch or on the threads, to the
+ * bit. Without AVX-512 a portable loop computes the same sums in the same
+ * order (rounded the same where the compiler fuses the multiply-adds).
+ */
+#ifndef CTK_GEMM_H
+#define CTK_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Output columns per panel of a packed weight. */
+#define CTK_GEMM_NR 32
+
+/*
+ * The working space of ctk_gemm_packed (per concurrent call): a block of a's
+ * rows over all of K, ctk_gemm_work(K) floats (CTK_GEMM_WORK, 512 KB, or
+ * more when K is over 9,362).
+ */
+#define CTK_GEMM_WORK 131072
+size_t ctk_gemm_work(int64_t K);
+
+/* 1 when this CPU runs the kernel (AVX-512F); 0: keep sgemm on unpacked weights. */
+int ctk_gemm_available(void);
+
+/* Pack the (OC, K) weight w in place; tmp holds OC·K floats for the duration. */
+void ctk_gemm_pack(float *w, int64_t OC, int64_t K, float *tmp);
+/* The inverse: back to (OC, K) row-major. */
+void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp);
+
+/*
+ * out[m·ldo + n] = Σ_k a[m·lda + k]·w[n][k] (+ bias[n] when bias is not
+ * NULL) for m < M and n0 <= n < n1, wp packed by ctk_gemm_pack; n0 a
+ * multiple of CTK_GEMM_NR, n1 one too or OC. work: ctk_gemm_work(K) floats.
+ */
+void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const float *wp,
+                     const float *bias, int64_t M, int64_t K, int64_t OC, int64_t n0, int64_t n1,
+                     float *work);
+
+/*
+ * The same product for all M rows and OC columns, the columns split in
+ * whole panels over the pool's threads; gelu: out = GELU(·) (erf GELU,
+ * lib/layers.h's gelu_forward) after the bias, block by block of rows.
+ * work: pool->nthreads · ctk_gemm_work(K) floats.
+ */
+struct ctk_pool;
+void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const float *a,
+                          const float *wp, const float *bias, int64_t M, int64_t K, int64_t OC,
+                          int gelu);
+
+#endif
