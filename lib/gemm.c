@@ -25,6 +25,7 @@
 
 #include "gemm.h"
 #include "layers.h"
+#include "err.h"
 #include "pool.h"
 
 #define NR CTK_GEMM_NR
@@ -76,6 +77,16 @@ void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp)
             for (int64_t k = 0; k < K; k++) dst[k] = src[k * nr + j];
         }
     }
+}
+
+void ctk_gemm_pack_all(float *const *w, const int64_t *oc, const int64_t *k, size_t n, int packed)
+{
+    size_t most = 1;
+    for (size_t i = 0; i < n; i++)
+        if ((size_t)(oc[i] * k[i]) > most) most = (size_t)(oc[i] * k[i]);
+    float *tmp = xmallocarray(most, sizeof *tmp);
+    for (size_t i = 0; i < n; i++) (packed ? ctk_gemm_pack : ctk_gemm_unpack)(w[i], oc[i], k[i], tmp);
+    free(tmp);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)

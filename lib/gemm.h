@@ -45,6 +45,9 @@ void ctk_gemm_pack(float *w, int64_t OC, int64_t K, float *tmp);
 /* The inverse: back to (OC, K) row-major. */
 void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp);
 
+/* Pack (packed 1) or unpack (0) the n weights w[i], (oc[i], k[i]) each, in place. */
+void ctk_gemm_pack_all(float *const *w, const int64_t *oc, const int64_t *k, size_t n, int packed);
+
 /*
  * out[m·ldo + n] = Σ_k a[m·lda + k]·w[n][k] (+ bias[n] when bias is not
  * NULL) for m < M and n0 <= n < n1, wp packed by ctk_gemm_pack; n0 a

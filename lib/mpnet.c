@@ -29,6 +29,7 @@
 #undef I /* complex.h's, which OpenBLAS's cblas.h pulls in: I is the FFN size here */
 
 #include "blas.h"
+#include "gemm.h"
 #include "layers.h"
 #include "model.h"
 #include "mpnet.h"
@@ -145,6 +146,8 @@ struct mpnet {
     enum ctk_pool_mode pool;
     int threads;
     struct ctk_pool workers; /* the threads, persistent across forward passes */
+    int packed;             /* linear weights packed for inference (lib/gemm.h) */
+    float *gemm_work;       /* (threads, ctk_gemm_work) */
     float *scratch;         /* (threads, 2·Tmax²) */
     int64_t scratch_T;
     struct mpnet_acts a;
@@ -188,7 +191,7 @@ static void alloc_acts(struct mpnet *b, int64_t N, int64_t S, int64_t att_total,
     free_acts(a);
     size_t C = (size_t)c->C, I = (size_t)c->I, L = train ? (size_t)c->L : 1, n = (size_t)capN;
     size_t sz[] = {n * C, n, n, (L + 1) * n * C, L * n * 3 * C, L * n * C, L * n * C, L * n, L * n,
-                   L * n * C, L * n * I, L * n * I, L * n * C, L * n, L * n, n * C,
+                   L * n * C, train ? L * n * I : 0, L * n * I, L * n * C, L * n, L * n, n * C,
                    (size_t)capS * C, (size_t)capS};
     size_t total = 0;
     for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += sz[i];
@@ -201,6 +204,7 @@ static void alloc_acts(struct mpnet *b, int64_t N, int64_t S, int64_t att_total,
         *ptrs[i] = m;
         m += sz[i];
     }
+    if (!train) a->ff = a->ffg; /* inference: GELU in place */
     a->att = train && capA ? xmallocarray((size_t)(c->L * capA), sizeof(float)) : NULL;
     a->att_off = xmallocarray((size_t)capS + 1, sizeof(int64_t));
     a->argmax = xmallocarray((size_t)capS * C, sizeof(int64_t));
@@ -364,6 +368,10 @@ static int64_t panel(int64_t n, int T) { return ((n + T - 1) / T + 31) / 32 * 32
 static void par_linear(struct mpnet *b, float *out, const float *inp, const float *w,
                        const float *bias, int64_t N, int64_t C, int64_t OC)
 {
+    if (b->packed) {
+        ctk_gemm_packed_pool(&b->workers, b->gemm_work, out, inp, w, bias, N, C, OC, 0);
+        return;
+    }
     int T = b->threads;
     if (T == 1) {
         linear_forward(out, inp, w, bias, N, C, OC);
@@ -371,6 +379,27 @@ static void par_linear(struct mpnet *b, float *out, const float *inp, const floa
     }
     struct lin_job j = {out, NULL, NULL, NULL, inp, w, bias, NULL, N, C, OC, panel(OC, T), 0};
     ctk_pool_ranges(&b->workers, T, T, lin_range, &j);
+}
+
+/*
+ * Pack the linear weights of every layer for lib/gemm.h's kernel (packed 1)
+ * or back to PyTorch's layout (0), in place. Inference runs packed; training,
+ * save and anything reading the parameters see them unpacked.
+ */
+static void set_packed(struct mpnet *b, int packed)
+{
+    if (b->packed == packed) return;
+    const struct mpnet_config *c = &b->cfg;
+    int64_t C = c->C, I = c->I;
+    for (int64_t l = 0; l < c->L; l++) {
+        float *w[] = {b->p.qkvw + l * 3 * C * C, b->p.attprojw + l * C * C, b->p.fcw + l * I * C,
+                      b->p.fcprojw + l * C * I};
+        int64_t oc[] = {3 * C, C, I, C}, k[] = {C, C, C, I};
+        ctk_gemm_pack_all(w, oc, k, 4, packed);
+    }
+    if (packed && !b->gemm_work)
+        b->gemm_work = xmallocarray((size_t)b->threads * ctk_gemm_work(I > C ? I : C), sizeof(float));
+    b->packed = packed;
 }
 
 static void par_linear_backward(struct mpnet *b, float *dinp, float *dw, float *db,
@@ -553,6 +582,7 @@ static int mpnet_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, fl
     const struct mpnet_params *p = &b->p;
     int64_t S = t->S, N = t->offsets[S], C = c->C, I = c->I, H = c->H;
     if (check_tokens(b, t, e) < 0) return -1;
+    set_packed(b, !train && !enc->params[0].g && ctk_gemm_available());
     int64_t Tmax = 0, att_total = 0;
     for (int64_t s = 0; s < S; s++) {
         int64_t T = t->offsets[s + 1] - t->offsets[s];
@@ -598,8 +628,13 @@ static int mpnet_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, fl
         if (hp > 0) par_ew(b, OP_DROP, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
         par_layernorm(b, h1, res1, mean1, rstd1, a->tmp, x, p->ln1w + l * C, p->ln1b + l * C, N);
 
-        par_linear(b, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
-        par_ew(b, OP_GELU, ffg, ff, NULL, 0, 0, N * I);
+        if (b->packed) { /* bias and GELU block by block, into ffg (ff is not kept) */
+            ctk_gemm_packed_pool(&b->workers, b->gemm_work, ffg, h1, p->fcw + l * I * C,
+                                 p->fcb + l * I, N, C, I, 1);
+        } else {
+            par_linear(b, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
+            par_ew(b, OP_GELU, ffg, ff, NULL, 0, 0, N * I);
+        }
         par_linear(b, a->tmp, ffg, p->fcprojw + l * C * I, p->fcprojb + l * C, N, I, C);
         if (hp > 0) par_ew(b, OP_DROP, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
         par_layernorm(b, xo, res2, mean2, rstd2, a->tmp, h1, p->ln2w + l * C, p->ln2b + l * C, N);
@@ -825,6 +860,7 @@ static int config_from(struct mpnet_config *mc, const struct ctk_model *m, struc
 static int mpnet_save(struct ctk_encoder *enc, const char *dir, struct ctk_err *e)
 {
     struct mpnet *b = enc->impl;
+    set_packed(b, 0);
     int n = enc->nparams + (b->pooler ? 2 : 0);
     struct ctk_st_wtensor *t = xcalloc((size_t)n, sizeof *t);
     for (int i = 0; i < enc->nparams; i++) {
@@ -855,6 +891,7 @@ static void mpnet_free(struct ctk_encoder *enc)
         free(b->params_mem);
         free(b->pooler);
         free(b->scratch);
+        free(b->gemm_work);
         free(b->ids_copy);
         free(b->offsets_copy);
         free(b->bw_mem);
@@ -873,6 +910,7 @@ void ctk_mpnet_alloc_grads(struct ctk_encoder *enc)
 {
     struct mpnet *b = enc->impl;
     if (enc->params[0].g) return;
+    set_packed(b, 0);
     float *g = xcalloc(b->nparams_floats, sizeof(float));
     for (int i = 0; i < enc->nparams; i++) enc->params[i].g = g + (enc->params[i].w - b->params_mem);
 }
