@@ -352,22 +352,43 @@ void dropout_backward(float *dinp, const float *dout, float p, uint64_t seed, in
 /* ------------------------------------------------------------------------ */
 /* Attention                                                                 */
 
-/* Softmax of each of the T rows of a (T, T) in place. */
+/*
+ * Softmax of each of the T rows of a (T, T) in place. The maximum and the
+ * sum run in SML lanes (lane l takes elements l, l + SML, ...; GCC's vector
+ * extensions, as wide as the processor's registers allow), the lanes
+ * combined in a fixed order at the end: nothing is reassociated behind our
+ * back, so every row gives the same bits on every call.
+ */
+typedef float sm_vec __attribute__((vector_size(64)));
+#define SML ((int64_t)(sizeof(sm_vec) / sizeof(float)))
 HOT static void softmax_rows(float *a, int64_t T)
 {
     for (int64_t i = 0; i < T; i++) {
         float *r = a + i * T;
-        float mx = r[0];
-        for (int64_t j = 1; j < T; j++) mx = r[j] > mx ? r[j] : mx;
-        float s = 0;
-        for (int64_t j = 0; j < T; j++) {
-            r[j] = vexp(r[j] - mx);
-            s += r[j];
+        sm_vec mv, sv = {0}, x;
+        for (int64_t l = 0; l < SML; l++) mv[l] = r[0];
+        int64_t j = 0;
+        for (; j + SML <= T; j += SML) {
+            memcpy(&x, r + j, sizeof x);
+            __typeof__(x > mv) gt = x > mv; /* lanes of all ones where x is larger */
+            mv = (sm_vec)(((__typeof__(gt))x & gt) | ((__typeof__(gt))mv & ~gt));
         }
+        float mx = r[0];
+        for (int64_t l = 0; l < SML; l++) mx = mv[l] > mx ? mv[l] : mx;
+        for (; j < T; j++) mx = r[j] > mx ? r[j] : mx;
+        for (j = 0; j < T; j++) r[j] = vexp(r[j] - mx);
+        for (j = 0; j + SML <= T; j += SML) {
+            memcpy(&x, r + j, sizeof x);
+            sv += x;
+        }
+        float s = 0;
+        for (int64_t l = 0; l < SML; l++) s += sv[l];
+        for (; j < T; j++) s += r[j];
         float inv = 1 / s;
-        for (int64_t j = 0; j < T; j++) r[j] *= inv;
+        for (j = 0; j < T; j++) r[j] *= inv;
     }
 }
+#undef SML
 
 void attention_forward(float *out, float *att, const float *qkv, float *scratch, float p,
                        uint64_t seed, int64_t T, int64_t C, int64_t H, int64_t h0, int64_t h1)
