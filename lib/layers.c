@@ -156,18 +156,52 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout, const
 /* ------------------------------------------------------------------------ */
 /* LayerNorm                                                                 */
 
+/*
+ * Reductions in lanes: lane l adds elements l, l + NLANES, ... (GCC's vector
+ * extensions, as wide as the processor's registers allow), the lanes then
+ * added in a fixed order. GCC vectorises no float reduction without leave
+ * to reassociate; this one is reassociated by us, the same way every time,
+ * so a row gives the same bits on every call.
+ */
+typedef float lane_vec __attribute__((vector_size(64)));
+#define NLANES ((int64_t)(sizeof(lane_vec) / sizeof(float)))
+
+/* Σ x[i] */
+static inline float lane_sum(const float *x, int64_t n)
+{
+    lane_vec sv = {0}, v;
+    int64_t j = 0;
+    for (; j + NLANES <= n; j += NLANES) {
+        memcpy(&v, x + j, sizeof v);
+        sv += v;
+    }
+    float s = 0;
+    for (int64_t l = 0; l < NLANES; l++) s += sv[l];
+    for (; j < n; j++) s += x[j];
+    return s;
+}
+
+/* Σ (x[i] - m)² */
+static inline float lane_sum_sqdev(const float *x, float m, int64_t n)
+{
+    lane_vec sv = {0}, v;
+    int64_t j = 0;
+    for (; j + NLANES <= n; j += NLANES) {
+        memcpy(&v, x + j, sizeof v);
+        v -= m;
+        sv += v * v;
+    }
+    float s = 0;
+    for (int64_t l = 0; l < NLANES; l++) s += sv[l];
+    for (; j < n; j++) s += (x[j] - m) * (x[j] - m);
+    return s;
+}
+
 HOT static void layernorm_row(float *out, float *mean, float *rstd, const float *x,
                               const float *w, const float *b, float eps, int64_t C)
 {
-    float s = 0;
-    for (int64_t i = 0; i < C; i++) s += x[i];
-    float m = s / C;
-    float v = 0;
-    for (int64_t i = 0; i < C; i++) {
-        float d = x[i] - m;
-        v += d * d;
-    }
-    float r = 1 / sqrtf(v / C + eps);
+    float m = lane_sum(x, C) / C;
+    float r = 1 / sqrtf(lane_sum_sqdev(x, m, C) / C + eps);
     for (int64_t i = 0; i < C; i++) out[i] = (x[i] - m) * r * w[i] + b[i];
     if (mean) *mean = m;
     if (rstd) *rstd = r;
@@ -353,42 +387,29 @@ void dropout_backward(float *dinp, const float *dout, float p, uint64_t seed, in
 /* Attention                                                                 */
 
 /*
- * Softmax of each of the T rows of a (T, T) in place. The maximum and the
- * sum run in SML lanes (lane l takes elements l, l + SML, ...; GCC's vector
- * extensions, as wide as the processor's registers allow), the lanes
- * combined in a fixed order at the end: nothing is reassociated behind our
- * back, so every row gives the same bits on every call.
+ * Softmax of each of the T rows of a (T, T) in place; the maximum and the
+ * sum in lanes (see lane_sum).
  */
-typedef float sm_vec __attribute__((vector_size(64)));
-#define SML ((int64_t)(sizeof(sm_vec) / sizeof(float)))
 HOT static void softmax_rows(float *a, int64_t T)
 {
     for (int64_t i = 0; i < T; i++) {
         float *r = a + i * T;
-        sm_vec mv, sv = {0}, x;
-        for (int64_t l = 0; l < SML; l++) mv[l] = r[0];
+        lane_vec mv, x;
+        for (int64_t l = 0; l < NLANES; l++) mv[l] = r[0];
         int64_t j = 0;
-        for (; j + SML <= T; j += SML) {
+        for (; j + NLANES <= T; j += NLANES) {
             memcpy(&x, r + j, sizeof x);
             __typeof__(x > mv) gt = x > mv; /* lanes of all ones where x is larger */
-            mv = (sm_vec)(((__typeof__(gt))x & gt) | ((__typeof__(gt))mv & ~gt));
+            mv = (lane_vec)(((__typeof__(gt))x & gt) | ((__typeof__(gt))mv & ~gt));
         }
         float mx = r[0];
-        for (int64_t l = 0; l < SML; l++) mx = mv[l] > mx ? mv[l] : mx;
+        for (int64_t l = 0; l < NLANES; l++) mx = mv[l] > mx ? mv[l] : mx;
         for (; j < T; j++) mx = r[j] > mx ? r[j] : mx;
         for (j = 0; j < T; j++) r[j] = vexp(r[j] - mx);
-        for (j = 0; j + SML <= T; j += SML) {
-            memcpy(&x, r + j, sizeof x);
-            sv += x;
-        }
-        float s = 0;
-        for (int64_t l = 0; l < SML; l++) s += sv[l];
-        for (; j < T; j++) s += r[j];
-        float inv = 1 / s;
+        float inv = 1 / lane_sum(r, T);
         for (j = 0; j < T; j++) r[j] *= inv;
     }
 }
-#undef SML
 
 void attention_forward(float *out, float *att, const float *qkv, float *scratch, float p,
                        uint64_t seed, int64_t T, int64_t C, int64_t H, int64_t h0, int64_t h1)
