@@ -19,7 +19,6 @@
 
 #include <cblas.h>
 
-#include "gemm_small.h"
 #include "layers.h"
 #include "rng.h"
 
@@ -108,13 +107,6 @@ void linear_forward_cols(float *out, const float *inp, const float *w, const flo
                          int64_t C, int64_t OC, int64_t o0, int64_t o1)
 {
     if (N == 0 || o1 <= o0) return;
-#ifndef CTK_LAYERS_DOUBLE
-    /* a few tokens (one short sentence): sgemm would spend as long packing w as multiplying */
-    if (N <= CTK_GEMM_SMALL_MAX_M && ctk_gemm_small_available()) {
-        ctk_gemm_small(out + o0, OC, inp, w + o0 * C, b ? b + o0 : NULL, N, o1 - o0, C);
-        return;
-    }
-#endif
     if (b)
         for (int64_t n = 0; n < N; n++)
             memcpy(out + n * OC + o0, b + o0, (size_t)(o1 - o0) * sizeof *out);
