@@ -427,7 +427,8 @@ static void par_linear(struct bert *b, float *out, const float *inp, const float
                        const float *bias, int64_t N, int64_t C, int64_t OC)
 {
     if (b->packed) {
-        ctk_gemm_packed_pool(&b->pool_threads, b->gemm_work, out, inp, w, bias, N, C, OC, 0);
+        ctk_gemm_packed_pool(&b->pool_threads, b->gemm_work, out, inp, w, bias, CTK_GEMM_NONE, N, C,
+                             OC);
         return;
     }
     if (b->threads == 1 || b->blas_threads) {
@@ -445,8 +446,8 @@ static void par_linear_gelu(struct bert *b, float *out, float *pre, const float 
                             const float *w, const float *bias, int64_t N)
 {
     if (b->packed && out == pre) {
-        ctk_gemm_packed_pool(&b->pool_threads, b->gemm_work, out, inp, w, bias, N, b->cfg.C,
-                             b->cfg.I, 1);
+        ctk_gemm_packed_pool(&b->pool_threads, b->gemm_work, out, inp, w, bias, CTK_GEMM_GELU, N,
+                             b->cfg.C, b->cfg.I);
         return;
     }
     par_linear(b, pre, inp, w, NULL, N, b->cfg.C, b->cfg.I);

@@ -24,7 +24,6 @@
 #include <string.h>
 
 #include "gemm.h"
-#include "layers.h"
 #include "err.h"
 #include "pool.h"
 
@@ -158,15 +157,66 @@ AVX512 static void pack_tile(float *ap, const float *a, int64_t lda, int64_t r0,
 }
 
 /*
+ * e^x, 16 at a time: x = k·ln2 + r (ln2 in two parts), e^r by its Taylor
+ * series to r^7, times 2^k (scalef); 0 below -87, as layers.c's vexp.
+ */
+AVX512 static inline __m512 exp16(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LE_OQ);
+    return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(p, k));
+}
+
+/*
+ * GELU (erf), 16 at a time: 0.5·x·(1 + erf(x/√2)), erf by the Numerical
+ * Recipes fit that layers.c's verf uses (erfc = t·exp(-z² + P(t)),
+ * t = 1/(1 + z/2), fractional error below 1.2e-7), the reciprocal by
+ * rcp14 and one Newton step instead of a division.
+ */
+AVX512 static inline __m512 gelu16(__m512 x)
+{
+    __m512 xs = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
+    __m512 z = _mm512_abs_ps(xs);
+    __m512 d = _mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f));
+    __m512 t = _mm512_rcp14_ps(d);
+    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f)));
+    static const float c[] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
+                              -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f};
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < 10; i++) p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(c[i]));
+    __m512 erfc = _mm512_mul_ps(t, exp16(_mm512_fnmadd_ps(z, z, p)));
+    __m512 r = _mm512_sub_ps(_mm512_set1_ps(1.0f), erfc);
+    /* erf has the sign of x */
+    r = _mm512_castsi512_ps(_mm512_or_epi32(
+        _mm512_castps_si512(r),
+        _mm512_and_epi32(_mm512_castps_si512(xs), _mm512_set1_epi32((int)0x80000000u))));
+    __m512 hx = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
+    return _mm512_fmadd_ps(hx, r, hx);
+}
+
+/*
  * One tile: mr rows (packed, ap) × the nr columns of a panel chunk (wp, row
  * stride ws: 32, or nr in a narrow last panel), kc steps of k. acc: take up
- * the partial sums in out; bias: add it (the last chunk). pf: the next
- * chunk of weights to fetch into cache, or NULL. mr and full are constants
- * where it is inlined, so that the accumulators live in registers.
+ * the partial sums in out; last: the last chunk, which adds bias (unless
+ * NULL) and applies GELU when gelu. pf: the next chunk of weights to fetch
+ * into cache, or NULL. mr and full are constants where it is inlined, so
+ * that the accumulators live in registers.
  */
 AVX512 static inline __attribute__((always_inline)) void
 tile(const int mr, const int full, float *out, int64_t ldo, const float *ap, const float *wp,
-     int64_t kc, int nr, int acc, const float *bias, const char *pf)
+     int64_t kc, int nr, int acc, int last, const float *bias, int gelu, const char *pf)
 {
     __m512 c0[MR], c1[MR];
     __mmask16 m0 = full ? 0xffff : (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
@@ -216,16 +266,22 @@ tile(const int mr, const int full, float *out, int64_t ldo, const float *ap, con
     if (k < kc) STEP(0);
 #undef STEP
     __m512 bb0 = _mm512_setzero_ps(), bb1 = _mm512_setzero_ps();
-    if (bias) {
+    if (last && bias) {
         bb0 = _mm512_maskz_loadu_ps(m0, bias);
         bb1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-    }
 #pragma GCC unroll 14
-    for (int i = 0; i < mr; i++) {
-        if (bias) {
+        for (int i = 0; i < mr; i++) {
             c0[i] = _mm512_add_ps(c0[i], bb0);
             c1[i] = _mm512_add_ps(c1[i], bb1);
         }
+    }
+    if (last && gelu)
+        for (int i = 0; i < mr; i++) {
+            c0[i] = gelu16(c0[i]);
+            c1[i] = gelu16(c1[i]);
+        }
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
         if (full) {
             _mm512_storeu_ps(out + i * ldo, c0[i]);
             _mm512_storeu_ps(out + i * ldo + 16, c1[i]);
@@ -238,12 +294,13 @@ tile(const int mr, const int full, float *out, int64_t ldo, const float *ap, con
 
 #define TILE_CASE(n)                                                                           \
     case n:                                                                                    \
-        if (nr == NR) tile(n, 1, out, ldo, ap, wp, kc, nr, acc, bias, pf);                     \
-        else tile(n, 0, out, ldo, ap, wp, kc, nr, acc, bias, pf);                              \
+        if (nr == NR) tile(n, 1, out, ldo, ap, wp, kc, nr, acc, last, bias, gelu, pf);         \
+        else tile(n, 0, out, ldo, ap, wp, kc, nr, acc, last, bias, gelu, pf);                  \
         break;
 
 AVX512 static void tile_any(int mr, float *out, int64_t ldo, const float *ap, const float *wp,
-                            int64_t kc, int nr, int acc, const float *bias, const char *pf)
+                            int64_t kc, int nr, int acc, int last, const float *bias, int gelu,
+                            const char *pf)
 {
     switch (mr) {
         TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
@@ -254,8 +311,8 @@ AVX512 static void tile_any(int mr, float *out, int64_t ldo, const float *ap, co
 }
 
 void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const float *wp,
-                     const float *bias, int64_t M, int64_t K, int64_t OC, int64_t n0, int64_t n1,
-                     float *work)
+                     const float *bias, int act, int64_t M, int64_t K, int64_t OC, int64_t n0,
+                     int64_t n1, float *work)
 {
     int64_t p0 = n0 / NR, p1 = (n1 + NR - 1) / NR;
     int64_t MC = block_rows(K);
@@ -280,8 +337,8 @@ void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const
                 for (int64_t r = 0; r < mc; r += MR) {
                     int mr = mc - r < MR ? (int)(mc - r) : MR;
                     tile_any(mr, out + (m0 + r) * ldo + p * NR, ldo, work + (r / MR * K + k0) * AS,
-                             pan + k0 * nr, kc, nr, k0 > 0, last && bias ? bias + p * NR : NULL,
-                             r == 0 ? pf : NULL);
+                             pan + k0 * nr, kc, nr, k0 > 0, last, bias ? bias + p * NR : NULL,
+                             act == CTK_GEMM_GELU, r == 0 ? pf : NULL);
                 }
             }
         }
@@ -291,10 +348,10 @@ void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const
 struct pool_job {
     float *out, *work;
     const float *a, *wp, *bias;
+    int act;
     int64_t M, K, OC;
     int64_t rows, cols; /* rows and columns per item */
     size_t work_floats;
-    int gelu;
 };
 
 static void pool_item(void *ctx, int64_t item, int thread)
@@ -303,17 +360,8 @@ static void pool_item(void *ctx, int64_t item, int thread)
     int64_t ncol = (j->OC + j->cols - 1) / j->cols;
     int64_t m0 = item / ncol * j->rows, m1 = m0 + j->rows < j->M ? m0 + j->rows : j->M;
     int64_t n0 = item % ncol * j->cols, n1 = n0 + j->cols < j->OC ? n0 + j->cols : j->OC;
-    float *work = j->work + (size_t)thread * j->work_floats;
-    /* block by block of rows, GELU on each while it is still in cache */
-    int64_t MC = j->gelu ? block_rows(j->K) : m1 - m0;
-    for (; m0 < m1; m0 += MC) {
-        int64_t mc = m1 - m0 < MC ? m1 - m0 : MC;
-        float *o = j->out + m0 * j->OC;
-        ctk_gemm_packed(o, j->OC, j->a + m0 * j->K, j->K, j->wp, j->bias, mc, j->K, j->OC, n0, n1,
-                        work);
-        if (j->gelu)
-            for (int64_t m = 0; m < mc; m++) gelu_forward(o + m * j->OC + n0, o + m * j->OC + n0, n1 - n0);
-    }
+    ctk_gemm_packed(j->out + m0 * j->OC, j->OC, j->a + m0 * j->K, j->K, j->wp, j->bias, j->act,
+                    m1 - m0, j->K, j->OC, n0, n1, j->work + (size_t)thread * j->work_floats);
 }
 
 /*
@@ -322,14 +370,14 @@ static void pool_item(void *ctx, int64_t item, int thread)
  * share of the columns each, all rows (each reads its part of the weight).
  */
 void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const float *a,
-                          const float *wp, const float *bias, int64_t M, int64_t K, int64_t OC,
-                          int gelu)
+                          const float *wp, const float *bias, int act, int64_t M, int64_t K,
+                          int64_t OC)
 {
     int64_t T = pool->nthreads, rows = M, cols = OC;
     if (M == 0 || OC == 0) return;
     if (M >= 64 * T) rows = ((M + T - 1) / T + MR - 1) / MR * MR;
     else cols = ((OC + T - 1) / T + NR - 1) / NR * NR;
-    struct pool_job j = {out, work, a, wp, bias, M, K, OC, rows, cols, ctk_gemm_work(K), gelu};
+    struct pool_job j = {out, work, a, wp, bias, act, M, K, OC, rows, cols, ctk_gemm_work(K)};
     ctk_pool_run(pool, (M + rows - 1) / rows * ((OC + cols - 1) / cols), pool_item, &j);
 }
 
@@ -338,15 +386,15 @@ void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const 
 int ctk_gemm_available(void) { return 0; }
 
 void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const float *wp,
-                     const float *bias, int64_t M, int64_t K, int64_t OC, int64_t n0, int64_t n1,
-                     float *work)
+                     const float *bias, int act, int64_t M, int64_t K, int64_t OC, int64_t n0,
+                     int64_t n1, float *work)
 {
     abort(); /* callers check ctk_gemm_available() first */
 }
 
 void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const float *a,
-                          const float *wp, const float *bias, int64_t M, int64_t K, int64_t OC,
-                          int gelu)
+                          const float *wp, const float *bias, int act, int64_t M, int64_t K,
+                          int64_t OC)
 {
     abort();
 }

@@ -48,24 +48,30 @@ void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp);
 /* Pack (packed 1) or unpack (0) the n weights w[i], (oc[i], k[i]) each, in place. */
 void ctk_gemm_pack_all(float *const *w, const int64_t *oc, const int64_t *k, size_t n, int packed);
 
-/*
- * out[m·ldo + n] = Σ_k a[m·lda + k]·w[n][k] (+ bias[n] when bias is not
- * NULL) for m < M and n0 <= n < n1, wp packed by ctk_gemm_pack; n0 a
- * multiple of CTK_GEMM_NR, n1 one too or OC. work: ctk_gemm_work(K) floats.
- */
-void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const float *wp,
-                     const float *bias, int64_t M, int64_t K, int64_t OC, int64_t n0, int64_t n1,
-                     float *work);
+/* What follows the bias. */
+enum { CTK_GEMM_NONE, CTK_GEMM_GELU /* GELU (erf), as lib/layers.h's gelu_forward */ };
 
 /*
- * The same product for all M rows and OC columns, the columns split in
- * whole panels over the pool's threads; gelu: out = GELU(·) (erf GELU,
- * lib/layers.h's gelu_forward) after the bias, block by block of rows.
- * work: pool->nthreads · ctk_gemm_work(K) floats.
+ * out[m·ldo + n] = act(Σ_k a[m·lda + k]·w[n][k] (+ bias[n] when bias is not
+ * NULL)) for m < M and n0 <= n < n1, wp packed by ctk_gemm_pack; n0 a
+ * multiple of CTK_GEMM_NR, n1 one too or OC. work: ctk_gemm_work(K) floats.
+ * GELU is computed in registers before the store, by the same formula as
+ * gelu_forward but with a reciprocal for its division: the two agree to a
+ * few float ulps.
+ */
+void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const float *wp,
+                     const float *bias, int act, int64_t M, int64_t K, int64_t OC, int64_t n0,
+                     int64_t n1, float *work);
+
+/*
+ * The same product for all M rows and OC columns (ldo OC, lda K) on the
+ * pool's threads: many rows are split by rows (each thread copies only its
+ * rows of a), few by whole panels of columns. work: pool->nthreads ·
+ * ctk_gemm_work(K) floats.
  */
 struct ctk_pool;
 void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const float *a,
-                          const float *wp, const float *bias, int64_t M, int64_t K, int64_t OC,
-                          int gelu);
+                          const float *wp, const float *bias, int act, int64_t M, int64_t K,
+                          int64_t OC);
 
 #endif

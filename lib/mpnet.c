@@ -369,7 +369,7 @@ static void par_linear(struct mpnet *b, float *out, const float *inp, const floa
                        const float *bias, int64_t N, int64_t C, int64_t OC)
 {
     if (b->packed) {
-        ctk_gemm_packed_pool(&b->workers, b->gemm_work, out, inp, w, bias, N, C, OC, 0);
+        ctk_gemm_packed_pool(&b->workers, b->gemm_work, out, inp, w, bias, CTK_GEMM_NONE, N, C, OC);
         return;
     }
     int T = b->threads;
@@ -630,7 +630,7 @@ static int mpnet_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, fl
 
         if (b->packed) { /* bias and GELU block by block, into ffg (ff is not kept) */
             ctk_gemm_packed_pool(&b->workers, b->gemm_work, ffg, h1, p->fcw + l * I * C,
-                                 p->fcb + l * I, N, C, I, 1);
+                                 p->fcb + l * I, CTK_GEMM_GELU, N, C, I);
         } else {
             par_linear(b, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
             par_ew(b, OP_GELU, ffg, ff, NULL, 0, 0, N * I);

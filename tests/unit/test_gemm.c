@@ -13,9 +13,10 @@
  *     a range of panels identical to the same columns of the full product:
  *     results must not depend on the batch's other rows or on how threads
  *     split the work; outputs outside the asked block left untouched;
- *  4. the pool's version, with 1 and 3 threads, row or column split, with
- *     and without GELU, bit-identical to the single call (then
- *     gelu_forward).
+ *  4. GELU after the bias within 3e-7 of GELU computed in double (relative
+ *     to 1 + |GELU|) on the same sums and over [-20, 20]; the pool's
+ *     version, with 1 and 3 threads, row or column split, with and without
+ *     GELU, bit-identical to the single call.
  *
  * Skipped (exit 77) on a CPU without AVX-512F, where callers keep sgemm.
  */
@@ -26,7 +27,6 @@
 
 #include "check.h"
 #include "gemm.h"
-#include "layers.h"
 #include "pool.h"
 #include "rng.h"
 
@@ -65,7 +65,7 @@ static void check_case(struct ctk_rng *r, int64_t M, int64_t OC, int64_t K, int 
     free(back);
 
     float *out = guarded(M * ldo);
-    ctk_gemm_packed(out, ldo, a, K, wp, b, M, K, OC, 0, OC, work);
+    ctk_gemm_packed(out, ldo, a, K, wp, b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
 
     /* 2. against double: |err| <= 1e-6 · (Σ|a·w| + |b|) (float rounding of K terms) */
     int bad = 0;
@@ -92,7 +92,7 @@ static void check_case(struct ctk_rng *r, int64_t M, int64_t OC, int64_t K, int 
     /* 3. a row alone; the panels from the second on, or the second alone */
     float *one = guarded(OC);
     for (int64_t m = 0; m < M; m++) {
-        ctk_gemm_packed(one, OC, a + m * K, K, wp, b, 1, K, OC, 0, OC, work);
+        ctk_gemm_packed(one, OC, a + m * K, K, wp, b, CTK_GEMM_NONE, 1, K, OC, 0, OC, work);
         CHECK(memcmp(one, out + m * ldo, (size_t)OC * sizeof *one) == 0,
               "M=%lld OC=%lld K=%lld: row %lld differs computed alone", (long long)M,
               (long long)OC, (long long)K, (long long)m);
@@ -100,7 +100,7 @@ static void check_case(struct ctk_rng *r, int64_t M, int64_t OC, int64_t K, int 
     if (OC > CTK_GEMM_NR) {
         int64_t n0 = CTK_GEMM_NR, n1 = OC > 2 * CTK_GEMM_NR ? 2 * CTK_GEMM_NR : OC;
         float *part = guarded(M * ldo);
-        ctk_gemm_packed(part, ldo, a, K, wp, b, M, K, OC, n0, n1, work);
+        ctk_gemm_packed(part, ldo, a, K, wp, b, CTK_GEMM_NONE, M, K, OC, n0, n1, work);
         for (int64_t m = 0; m < M; m++) {
             CHECK(memcmp(part + m * ldo + n0, out + m * ldo + n0,
                          (size_t)(n1 - n0) * sizeof *part) == 0,
@@ -124,26 +124,59 @@ static void check_case(struct ctk_rng *r, int64_t M, int64_t OC, int64_t K, int 
     free(out);
 }
 
-/* 4. the pool's split, with and without GELU, against one call */
-static void check_pool(struct ctk_rng *r, int threads, int64_t M, int64_t OC, int64_t K, int gelu)
+/* 4. GELU after the bias against GELU in double of the same sums; the pool's split against one call */
+static void check_pool(struct ctk_rng *r, int threads, int64_t M, int64_t OC, int64_t K, int act)
 {
     float *a = random_floats(r, M * K), *wp = random_floats(r, OC * K), *b = random_floats(r, OC);
+    float *pre = xmallocarray((size_t)(M * OC), sizeof *pre);
     float *want = xmallocarray((size_t)(M * OC), sizeof *want), *got = guarded(M * OC);
     float *work = xmallocarray((size_t)threads * ctk_gemm_work(K), sizeof *work);
-    ctk_gemm_packed(want, OC, a, K, wp, b, M, K, OC, 0, OC, work);
-    if (gelu) gelu_forward(want, want, M * OC);
+    ctk_gemm_packed(want, OC, a, K, wp, b, act, M, K, OC, 0, OC, work);
+    if (act == CTK_GEMM_GELU) {
+        ctk_gemm_packed(pre, OC, a, K, wp, b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
+        double worst = 0;
+        for (int64_t i = 0; i < M * OC; i++) {
+            double x = pre[i], g = 0.5 * x * (1 + erf(x / sqrt(2.0)));
+            double err = fabs(want[i] - g) / (1 + fabs(g));
+            worst = err > worst ? err : worst;
+        }
+        CHECK(worst <= 3e-7, "M=%lld OC=%lld K=%lld: GELU off by %.3g relative", (long long)M,
+              (long long)OC, (long long)K, worst);
+    }
     struct ctk_pool pool;
     ctk_pool_init(&pool, threads);
-    ctk_gemm_packed_pool(&pool, work, got, a, wp, b, M, K, OC, gelu);
+    ctk_gemm_packed_pool(&pool, work, got, a, wp, b, act, M, K, OC);
     ctk_pool_free(&pool);
     CHECK(memcmp(got, want, (size_t)(M * OC) * sizeof *got) == 0,
-          "pool of %d, M=%lld OC=%lld K=%lld gelu=%d: differs from one call", threads,
-          (long long)M, (long long)OC, (long long)K, gelu);
+          "pool of %d, M=%lld OC=%lld K=%lld act=%d: differs from one call", threads,
+          (long long)M, (long long)OC, (long long)K, act);
     free(a);
     free(wp);
     free(b);
+    free(pre);
     free(want);
     free(got);
+    free(work);
+}
+
+/* GELU over the whole range the FFN produces, including its tails and the underflow of erfc */
+static void check_gelu_range(void)
+{
+    int64_t n = 4001;
+    float *a = xmallocarray((size_t)n, sizeof *a), *out = xmallocarray((size_t)n, sizeof *out);
+    float w = 1, *work = xmallocarray(ctk_gemm_work(1), sizeof *work);
+    for (int64_t i = 0; i < n; i++) a[i] = -20 + 40.0f * (float)i / (float)(n - 1);
+    ctk_gemm_packed(out, 1, a, 1, &w, NULL, CTK_GEMM_GELU, n, 1, 1, 0, 1, work);
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = a[i], g = 0.5 * x * (1 + erf(x / sqrt(2.0)));
+        double err = fabs(out[i] - g) / (1 + fabs(g));
+        worst = err > worst ? err : worst;
+    }
+    CHECK(worst <= 3e-7, "GELU on [-20, 20] off by %.3g relative", worst);
+    printf("GELU on [-20, 20]: worst error relative to 1 + |gelu| %.3g (tolerance 3e-7)\n", worst);
+    free(a);
+    free(out);
     free(work);
 }
 
@@ -166,11 +199,12 @@ int main(void)
     check_case(&r, 150, 40, 1536, 1);
     /* a linear layer's real shape: MiniLM's FFN output */
     check_case(&r, 20, 384, 1536, 1);
-    for (int gelu = 0; gelu < 2; gelu++) {
-        check_pool(&r, 1, 30, 100, 48, gelu);
-        check_pool(&r, 3, 30, 100, 48, gelu);  /* columns split */
-        check_pool(&r, 3, 250, 70, 33, gelu);  /* rows split */
-        check_pool(&r, 2, 300, 64, 1536, gelu); /* rows split, blocks of rows */
+    check_gelu_range();
+    for (int act = CTK_GEMM_NONE; act <= CTK_GEMM_GELU; act++) {
+        check_pool(&r, 1, 30, 100, 48, act);
+        check_pool(&r, 3, 30, 100, 48, act);   /* columns split */
+        check_pool(&r, 3, 250, 70, 33, act);   /* rows split */
+        check_pool(&r, 2, 300, 64, 1536, act); /* rows split, blocks of rows */
     }
     return check_exit("test_gemm");
 }
