@@ -7,7 +7,7 @@
  * 48 KB, stays in L1 while the block's tiles pass by; the partial sums of a
  * chunk are stored in out and taken up by the next, which leaves every
  * output's chain of operations unchanged), then the tiles. The first tile
- * of a chunk fetches the next chunk of weights into cache as it goes: with
+ * of a chunk fetches the next chunk of weights into L2 as it goes: with
  * the few rows of one sentence each weight serves one or two tiles only and
  * comes from memory.
  *
@@ -249,10 +249,10 @@ tile(const int mr, const int full, float *out, int64_t ldo, const float *ap, con
         for (; k + 2 <= kc; k += 2, ap += 2 * AS, wp += 2 * ws, pf += 256) {
             _mm_prefetch((const char *)(ap + PFA * AS), _MM_HINT_T0);
             _mm_prefetch((const char *)(ap + (PFA + 1) * AS), _MM_HINT_T0);
-            _mm_prefetch(pf, _MM_HINT_T0);
-            _mm_prefetch(pf + 64, _MM_HINT_T0);
-            _mm_prefetch(pf + 128, _MM_HINT_T0);
-            _mm_prefetch(pf + 192, _MM_HINT_T0);
+            _mm_prefetch(pf, _MM_HINT_T1);
+            _mm_prefetch(pf + 64, _MM_HINT_T1);
+            _mm_prefetch(pf + 128, _MM_HINT_T1);
+            _mm_prefetch(pf + 192, _MM_HINT_T1);
             STEP(0);
             STEP(1);
         }
@@ -330,7 +330,8 @@ void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const
             for (int64_t k0 = 0; k0 < K; k0 += kcs) {
                 int64_t kc = K - k0 < kcs ? K - k0 : kcs;
                 int last = k0 + kc == K;
-                /* the first tile fetches the chunk that follows this one */
+                /* the first tile fetches the chunk that follows this one into L2 (into L1, the
+                 * line fill buffers would cap the rate at which weights stream from memory) */
                 const char *pf = NULL;
                 if (!last) pf = (const char *)(pan + (k0 + kc) * nr);
                 else if (p + 1 < p1) pf = (const char *)(wp + (p + 1) * NR * K);
