@@ -464,12 +464,7 @@ static void bert_set_packed(struct bert *b, int packed)
     if (b->packed == packed) return;
     const struct bert_config *c = &b->cfg;
     int64_t C = c->C, I = c->I;
-    for (int64_t l = 0; l < c->L; l++) {
-        float *w[] = {b->p.qkvw + l * 3 * C * C, b->p.attprojw + l * C * C, b->p.fcw + l * I * C,
-                      b->p.fcprojw + l * C * I};
-        int64_t oc[] = {3 * C, C, I, C}, k[] = {C, C, C, I};
-        ctk_gemm_pack_all(w, oc, k, 4, packed);
-    }
+    ctk_gemm_pack_layers(b->p.qkvw, b->p.attprojw, b->p.fcw, b->p.fcprojw, c->L, C, I, packed);
     if (packed && !b->gemm_work)
         b->gemm_work = xmallocarray((size_t)b->threads * ctk_gemm_work(I > C ? I : C), sizeof(float));
     b->packed = packed;

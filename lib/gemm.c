@@ -78,13 +78,15 @@ void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp)
     }
 }
 
-void ctk_gemm_pack_all(float *const *w, const int64_t *oc, const int64_t *k, size_t n, int packed)
+void ctk_gemm_pack_layers(float *qkvw, float *attprojw, float *fcw, float *fcprojw, int64_t L,
+                          int64_t C, int64_t I, int packed)
 {
-    size_t most = 1;
-    for (size_t i = 0; i < n; i++)
-        if ((size_t)(oc[i] * k[i]) > most) most = (size_t)(oc[i] * k[i]);
-    float *tmp = xmallocarray(most, sizeof *tmp);
-    for (size_t i = 0; i < n; i++) (packed ? ctk_gemm_pack : ctk_gemm_unpack)(w[i], oc[i], k[i], tmp);
+    float *tmp = xmallocarray((size_t)(I > 3 * C ? I : 3 * C) * (size_t)C, sizeof *tmp);
+    for (int64_t l = 0; l < L; l++) {
+        float *w[] = {qkvw + l * 3 * C * C, attprojw + l * C * C, fcw + l * I * C, fcprojw + l * C * I};
+        int64_t oc[] = {3 * C, C, I, C}, k[] = {C, C, C, I};
+        for (int i = 0; i < 4; i++) (packed ? ctk_gemm_pack : ctk_gemm_unpack)(w[i], oc[i], k[i], tmp);
+    }
     free(tmp);
 }
 

@@ -45,8 +45,13 @@ void ctk_gemm_pack(float *w, int64_t OC, int64_t K, float *tmp);
 /* The inverse: back to (OC, K) row-major. */
 void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp);
 
-/* Pack (packed 1) or unpack (0) the n weights w[i], (oc[i], k[i]) each, in place. */
-void ctk_gemm_pack_all(float *const *w, const int64_t *oc, const int64_t *k, size_t n, int packed);
+/*
+ * Pack (packed 1) or unpack (0) in place the linear weights of L transformer
+ * layers of width C and FFN width I, each array layer after layer: qkvw
+ * (3C, C), attprojw (C, C), fcw (I, C), fcprojw (C, I).
+ */
+void ctk_gemm_pack_layers(float *qkvw, float *attprojw, float *fcw, float *fcprojw, int64_t L,
+                          int64_t C, int64_t I, int packed);
 
 /* What follows the bias. */
 enum { CTK_GEMM_NONE, CTK_GEMM_GELU /* GELU (erf), as lib/layers.h's gelu_forward */ };
