@@ -79,12 +79,12 @@ void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp)
 }
 
 void ctk_gemm_pack_layers(float *qkvw, float *attprojw, float *fcw, float *fcprojw, int64_t L,
-                          int64_t C, int64_t I, int packed)
+                          int64_t C, int64_t F, int packed)
 {
-    float *tmp = xmallocarray((size_t)(I > 3 * C ? I : 3 * C) * (size_t)C, sizeof *tmp);
+    float *tmp = xmallocarray((size_t)(F > 3 * C ? F : 3 * C) * (size_t)C, sizeof *tmp);
     for (int64_t l = 0; l < L; l++) {
-        float *w[] = {qkvw + l * 3 * C * C, attprojw + l * C * C, fcw + l * I * C, fcprojw + l * C * I};
-        int64_t oc[] = {3 * C, C, I, C}, k[] = {C, C, C, I};
+        float *w[] = {qkvw + l * 3 * C * C, attprojw + l * C * C, fcw + l * F * C, fcprojw + l * C * F};
+        int64_t oc[] = {3 * C, C, F, C}, k[] = {C, C, C, F};
         for (int i = 0; i < 4; i++) (packed ? ctk_gemm_pack : ctk_gemm_unpack)(w[i], oc[i], k[i], tmp);
     }
     free(tmp);
@@ -93,7 +93,7 @@ void ctk_gemm_pack_layers(float *qkvw, float *attprojw, float *fcw, float *fcpro
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#define AVX512 __attribute__((target("avx512f")))
+#define AVX512 __attribute__((target("avx512f,prfchw")))
 
 int ctk_gemm_available(void)
 {
@@ -224,6 +224,12 @@ tile(const int mr, const int full, float *out, int64_t ldo, const float *ap, con
     __mmask16 m0 = full ? 0xffff : (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
     __mmask16 m1 = full ? 0xffff : (__mmask16)(nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
     int64_t ws = full ? NR : nr;
+    /* ask for the tile's output lines now: the stores at the end would wait for them */
+    if (last)
+        for (int i = 0; i < mr; i++) {
+            __builtin_prefetch(out + i * ldo, 1, 3);
+            __builtin_prefetch(out + i * ldo + 16, 1, 3);
+        }
 #pragma GCC unroll 14
     for (int i = 0; i < mr; i++) {
         if (acc) {

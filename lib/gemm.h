@@ -47,11 +47,11 @@ void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp);
 
 /*
  * Pack (packed 1) or unpack (0) in place the linear weights of L transformer
- * layers of width C and FFN width I, each array layer after layer: qkvw
- * (3C, C), attprojw (C, C), fcw (I, C), fcprojw (C, I).
+ * layers of width C and FFN width F, each array layer after layer: qkvw
+ * (3C, C), attprojw (C, C), fcw (F, C), fcprojw (C, F).
  */
 void ctk_gemm_pack_layers(float *qkvw, float *attprojw, float *fcw, float *fcprojw, int64_t L,
-                          int64_t C, int64_t I, int packed);
+                          int64_t C, int64_t F, int packed);
 
 /* What follows the bias. */
 enum { CTK_GEMM_NONE, CTK_GEMM_GELU /* GELU (erf), as lib/layers.h's gelu_forward */ };

@@ -1,0 +1,99 @@
+/*
+ * gemm_bench.c -- lib/gemm.c's product over packed weights against
+ * OpenBLAS's sgemm on the same inputs, one thread, for a linear layer's
+ * shape: out (M, OC) = a (M, K) · wᵀ + b.
+ *
+ * The weights rotate among 8 copies (as a model's layers do) so that they
+ * come from beyond L2; each engine's best of 5 rounds of REPS calls is
+ * kept, the rounds alternating between the two. sgemm's time includes
+ * copying the bias into out, as lib/layers.c's linear_forward does.
+ *
+ * Usage: gemm_bench M K OC [REPS]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "gemm.h"
+
+#define COPIES 8
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static float *floats(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "gemm_bench: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: gemm_bench M K OC [REPS]\n");
+        return 2;
+    }
+    int64_t M = atoll(argv[1]), K = atoll(argv[2]), OC = atoll(argv[3]);
+    int reps = argc > 4 ? atoi(argv[4]) : (int)(20000 / (M > 0 ? M : 1) + 3);
+    if (M <= 0 || K <= 0 || OC <= 0 || reps <= 0) {
+        fprintf(stderr, "gemm_bench: M, K, OC and REPS must be positive\n");
+        return 2;
+    }
+    if (!ctk_gemm_available()) {
+        fprintf(stderr, "gemm_bench: this CPU has no AVX-512F\n");
+        return 77;
+    }
+    size_t nw = (size_t)(OC * K);
+    float *a = floats((size_t)(M * K)), *b = floats((size_t)OC), *tmp = floats(nw);
+    float *o1 = floats((size_t)(M * OC)), *o2 = floats((size_t)(M * OC));
+    float *work = floats(ctk_gemm_work(K));
+    float *w[COPIES], *wp[COPIES];
+    srand(1);
+    for (int64_t i = 0; i < M * K; i++) a[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    for (int64_t i = 0; i < OC; i++) b[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    for (int c = 0; c < COPIES; c++) {
+        w[c] = floats(nw);
+        wp[c] = floats(nw);
+        for (size_t i = 0; i < nw; i++) w[c][i] = (float)rand() / (float)RAND_MAX - 0.5f;
+        memcpy(wp[c], w[c], nw * sizeof *tmp);
+        ctk_gemm_pack(wp[c], OC, K, tmp);
+    }
+    double best_s = 1e30, best_p = 1e30;
+    for (int round = 0; round < 5; round++) {
+        double t0 = now();
+        for (int r = 0; r < reps; r++) {
+            for (int64_t m = 0; m < M; m++) memcpy(o1 + m * OC, b, (size_t)OC * sizeof *b);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)OC, (int)K, 1, a,
+                        (int)K, w[r % COPIES], (int)K, 1, o1, (int)OC);
+        }
+        double t1 = now();
+        for (int r = 0; r < reps; r++)
+            ctk_gemm_packed(o2, OC, a, K, wp[r % COPIES], b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
+        double t2 = now();
+        best_s = t1 - t0 < best_s ? t1 - t0 : best_s;
+        best_p = t2 - t1 < best_p ? t2 - t1 : best_p;
+    }
+    /* the last call of each used the same copy of the weights */
+    double worst = 0;
+    for (int64_t i = 0; i < M * OC; i++) {
+        double d = fabs((double)o1[i] - o2[i]);
+        worst = d > worst ? d : worst;
+    }
+    double flop = 2.0 * (double)M * (double)K * (double)OC * reps;
+    printf("M=%-5lld K=%-5lld OC=%-5lld sgemm %6.1f GFLOP/s  packed %6.1f GFLOP/s  packed/sgemm "
+           "speed %.2fx  max |diff| %.1e\n", (long long)M, (long long)K, (long long)OC,
+           flop / best_s / 1e9, flop / best_p / 1e9, best_s / best_p, worst);
+    return 0;
+}
