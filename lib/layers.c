@@ -397,7 +397,15 @@ HOT static void softmax_rows(float *a, int64_t T)
         float mx = r[0];
         for (int64_t l = 0; l < NLANES; l++) mx = mv[l] > mx ? mv[l] : mx;
         for (; j < T; j++) mx = r[j] > mx ? r[j] : mx;
-        for (j = 0; j < T; j++) r[j] = vexp(r[j] - mx);
+        for (j = 0; j + NLANES <= T; j += NLANES)
+            for (int64_t l = 0; l < NLANES; l++) r[j + l] = vexp(r[j + l] - mx);
+        if (j < T) { /* the tail in a whole vector, padded with what exp takes to 0 */
+            float tail[NLANES] = {0};
+            int64_t n = T - j;
+            memcpy(tail, r + j, (size_t)n * sizeof *r);
+            for (int64_t l = 0; l < NLANES; l++) tail[l] = vexp(l < n ? tail[l] - mx : -100.0f);
+            memcpy(r + j, tail, (size_t)(T - j) * sizeof *r);
+        }
         float inv = 1 / lane_sum(r, T);
         for (j = 0; j < T; j++) r[j] *= inv;
     }
