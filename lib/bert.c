@@ -142,8 +142,7 @@ struct bert {
     int threads;
     int blas_threads;       /* sgemm threaded by OpenBLAS (else: split over our pool) */
     struct ctk_pool pool_threads;
-    int packed;             /* linear weights packed for inference (lib/gemm.h) */
-    float *gemm_work;       /* (threads, ctk_gemm_work) */
+    struct ctk_gemm_layers lin; /* the layers' linear weights, packed in inference (lib/gemm.h) */
     float *scratch;         /* (threads, 2·Tmax²) attention working space */
     int64_t scratch_T;
     struct bert_acts a;
@@ -426,8 +425,8 @@ static void lin_item(void *ctx, int64_t item, int thread)
 static void par_linear(struct bert *b, float *out, const float *inp, const float *w,
                        const float *bias, int64_t N, int64_t C, int64_t OC)
 {
-    if (b->packed) {
-        ctk_gemm_packed_pool(&b->pool_threads, b->gemm_work, out, inp, w, bias, CTK_GEMM_NONE, N, C,
+    if (b->lin.packed) {
+        ctk_gemm_packed_pool(&b->pool_threads, b->lin.work, out, inp, w, bias, CTK_GEMM_NONE, N, C,
                              OC);
         return;
     }
@@ -445,29 +444,13 @@ static void par_linear(struct bert *b, float *out, const float *inp, const float
 static void par_linear_gelu(struct bert *b, float *out, float *pre, const float *inp,
                             const float *w, const float *bias, int64_t N)
 {
-    if (b->packed && out == pre) {
-        ctk_gemm_packed_pool(&b->pool_threads, b->gemm_work, out, inp, w, bias, CTK_GEMM_GELU, N,
+    if (b->lin.packed && out == pre) {
+        ctk_gemm_packed_pool(&b->pool_threads, b->lin.work, out, inp, w, bias, CTK_GEMM_GELU, N,
                              b->cfg.C, b->cfg.I);
         return;
     }
     par_linear(b, pre, inp, w, NULL, N, b->cfg.C, b->cfg.I);
     par_bias_gelu(b, out, pre, bias, N);
-}
-
-/*
- * Pack the linear weights of every layer for lib/gemm.h's kernel (packed 1)
- * or back to PyTorch's layout (0), in place. Inference runs packed; training,
- * save and anything reading the parameters see them unpacked.
- */
-static void bert_set_packed(struct bert *b, int packed)
-{
-    if (b->packed == packed) return;
-    const struct bert_config *c = &b->cfg;
-    int64_t C = c->C, I = c->I;
-    ctk_gemm_pack_layers(b->p.qkvw, b->p.attprojw, b->p.fcw, b->p.fcprojw, c->L, C, I, packed);
-    if (packed && !b->gemm_work)
-        b->gemm_work = xmallocarray((size_t)b->threads * ctk_gemm_work(I > C ? I : C), sizeof(float));
-    b->packed = packed;
 }
 
 struct linb_job {
@@ -546,7 +529,8 @@ static int bert_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, flo
     const struct bert_params *p = &b->p;
     int64_t S = t->S, N = t->offsets[S], C = c->C, I = c->I, H = c->H;
     if (check_tokens(b, t, e) < 0) return -1;
-    bert_set_packed(b, !train && !enc->params[0].g && !b->blas_threads && ctk_gemm_available());
+    ctk_gemm_layers_set(&b->lin,
+                        !train && !enc->params[0].g && !b->blas_threads && ctk_gemm_available());
     int64_t Tmax = 0, att_total = 0;
     for (int64_t s = 0; s < S; s++) {
         int64_t T = t->offsets[s + 1] - t->offsets[s];
@@ -807,7 +791,7 @@ static int bert_config_from(struct bert_config *bc, const struct ctk_model *m, s
 static int bert_save(struct ctk_encoder *enc, const char *dir, struct ctk_err *e)
 {
     struct bert *b = enc->impl;
-    bert_set_packed(b, 0);
+    ctk_gemm_layers_set(&b->lin, 0);
     int n = enc->nparams + (b->pooler ? 2 : 0);
     struct ctk_st_wtensor *t = xcalloc((size_t)n, sizeof *t);
     enum ctk_dtype f32;
@@ -842,7 +826,7 @@ static void bert_free(struct ctk_encoder *enc)
     free(b->params_mem);
     free(b->pooler);
     free(b->scratch);
-    free(b->gemm_work);
+    ctk_gemm_layers_free(&b->lin);
     free(b->ids_copy);
     free(b->types_copy);
     free(b->offsets_copy);
@@ -861,7 +845,7 @@ void ctk_bert_alloc_grads(struct ctk_encoder *enc)
 {
     struct bert *b = enc->impl;
     if (enc->params[0].g) return;
-    bert_set_packed(b, 0);
+    ctk_gemm_layers_set(&b->lin, 0);
     float *g = big_alloc(b->nparams_floats, 1);
     for (int i = 0; i < enc->nparams; i++) enc->params[i].g = g + (enc->params[i].w - b->params_mem);
 }
@@ -938,6 +922,8 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
     }
     b->threads = threads < 1 ? 1 : threads;
     ctk_pool_init(&b->pool_threads, b->threads);
+    b->lin = (struct ctk_gemm_layers){b->p.qkvw, b->p.attprojw, b->p.fcw, b->p.fcprojw, b->cfg.L,
+                                      b->cfg.C, b->cfg.I, b->threads, 0, NULL};
     b->blas_threads = getenv("CTK_BERT_BLAS_THREADS") != NULL;
     ctk_blas_set_threads(b->blas_threads ? b->threads : 1);
     return enc;

@@ -78,16 +78,27 @@ void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp)
     }
 }
 
-void ctk_gemm_pack_layers(float *qkvw, float *attprojw, float *fcw, float *fcprojw, int64_t L,
-                          int64_t C, int64_t F, int packed)
+void ctk_gemm_layers_set(struct ctk_gemm_layers *g, int packed)
 {
+    if (g->packed == packed) return;
+    int64_t C = g->C, F = g->F;
     float *tmp = xmallocarray((size_t)(F > 3 * C ? F : 3 * C) * (size_t)C, sizeof *tmp);
-    for (int64_t l = 0; l < L; l++) {
-        float *w[] = {qkvw + l * 3 * C * C, attprojw + l * C * C, fcw + l * F * C, fcprojw + l * C * F};
+    for (int64_t l = 0; l < g->L; l++) {
+        float *w[] = {g->qkvw + l * 3 * C * C, g->attprojw + l * C * C, g->fcw + l * F * C,
+                      g->fcprojw + l * C * F};
         int64_t oc[] = {3 * C, C, F, C}, k[] = {C, C, C, F};
         for (int i = 0; i < 4; i++) (packed ? ctk_gemm_pack : ctk_gemm_unpack)(w[i], oc[i], k[i], tmp);
     }
     free(tmp);
+    if (packed && !g->work)
+        g->work = xmallocarray((size_t)g->threads * ctk_gemm_work(F > C ? F : C), sizeof *g->work);
+    g->packed = packed;
+}
+
+void ctk_gemm_layers_free(struct ctk_gemm_layers *g)
+{
+    free(g->work);
+    g->work = NULL;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -17,8 +17,8 @@
  * fused multiply-adds, k = 0, 1, ..., K-1, from zero, whatever M, the tile
  * or block it falls in, the columns asked for or the thread that runs it:
  * results do not depend on the rest of the batch or on the threads, to the
- * bit. Without AVX-512 a portable loop computes the same sums in the same
- * order (rounded the same where the compiler fuses the multiply-adds).
+ * bit. On CPUs without AVX-512F (ctk_gemm_available() 0) callers keep
+ * their weights unpacked and multiply with sgemm.
  */
 #ifndef CTK_GEMM_H
 #define CTK_GEMM_H
@@ -32,7 +32,7 @@
 /*
  * The working space of ctk_gemm_packed (per concurrent call): a block of a's
  * rows over all of K, ctk_gemm_work(K) floats (CTK_GEMM_WORK, 512 KB, or
- * more when K is over 9,362).
+ * more when K is over 8,192).
  */
 #define CTK_GEMM_WORK 131072
 size_t ctk_gemm_work(int64_t K);
@@ -46,12 +46,24 @@ void ctk_gemm_pack(float *w, int64_t OC, int64_t K, float *tmp);
 void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp);
 
 /*
- * Pack (packed 1) or unpack (0) in place the linear weights of L transformer
- * layers of width C and FFN width F, each array layer after layer: qkvw
- * (3C, C), attprojw (C, C), fcw (F, C), fcprojw (C, F).
+ * The linear weights of L transformer layers of width C and FFN width F, as
+ * an encoder (BERT, MPNet) runs them: each array layer after layer, qkvw
+ * (3C, C), attprojw (C, C), fcw (F, C), fcprojw (C, F); packed in place
+ * for inference, in PyTorch's layout for training, save and whatever reads
+ * the parameters; work, the working space of `threads` concurrent
+ * products, allocated when first packed. Filled in by the encoder, packed
+ * 0 and work NULL; ctk_gemm_layers_free frees work.
  */
-void ctk_gemm_pack_layers(float *qkvw, float *attprojw, float *fcw, float *fcprojw, int64_t L,
-                          int64_t C, int64_t F, int packed);
+struct ctk_gemm_layers {
+    float *qkvw, *attprojw, *fcw, *fcprojw;
+    int64_t L, C, F;
+    int threads;
+    int packed;
+    float *work; /* (threads, ctk_gemm_work(max(C, F))) */
+};
+/* Pack (packed 1) or unpack (0) the weights in place; nothing if they already are. */
+void ctk_gemm_layers_set(struct ctk_gemm_layers *g, int packed);
+void ctk_gemm_layers_free(struct ctk_gemm_layers *g);
 
 /* What follows the bias. */
 enum { CTK_GEMM_NONE, CTK_GEMM_GELU /* GELU (erf), as lib/layers.h's gelu_forward */ };

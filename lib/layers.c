@@ -404,7 +404,7 @@ HOT static void softmax_rows(float *a, int64_t T)
             int64_t n = T - j;
             memcpy(tail, r + j, (size_t)n * sizeof *r);
             for (int64_t l = 0; l < NLANES; l++) tail[l] = vexp(l < n ? tail[l] - mx : -100.0f);
-            memcpy(r + j, tail, (size_t)(T - j) * sizeof *r);
+            memcpy(r + j, tail, (size_t)n * sizeof *r);
         }
         float inv = 1 / lane_sum(r, T);
         for (j = 0; j < T; j++) r[j] *= inv;

@@ -146,8 +146,7 @@ struct mpnet {
     enum ctk_pool_mode pool;
     int threads;
     struct ctk_pool workers; /* the threads, persistent across forward passes */
-    int packed;             /* linear weights packed for inference (lib/gemm.h) */
-    float *gemm_work;       /* (threads, ctk_gemm_work) */
+    struct ctk_gemm_layers lin; /* the layers' linear weights, packed in inference (lib/gemm.h) */
     float *scratch;         /* (threads, 2·Tmax²) */
     int64_t scratch_T;
     struct mpnet_acts a;
@@ -368,8 +367,8 @@ static int64_t panel(int64_t n, int T) { return ((n + T - 1) / T + 31) / 32 * 32
 static void par_linear(struct mpnet *b, float *out, const float *inp, const float *w,
                        const float *bias, int64_t N, int64_t C, int64_t OC)
 {
-    if (b->packed) {
-        ctk_gemm_packed_pool(&b->workers, b->gemm_work, out, inp, w, bias, CTK_GEMM_NONE, N, C, OC);
+    if (b->lin.packed) {
+        ctk_gemm_packed_pool(&b->workers, b->lin.work, out, inp, w, bias, CTK_GEMM_NONE, N, C, OC);
         return;
     }
     int T = b->threads;
@@ -379,22 +378,6 @@ static void par_linear(struct mpnet *b, float *out, const float *inp, const floa
     }
     struct lin_job j = {out, NULL, NULL, NULL, inp, w, bias, NULL, N, C, OC, panel(OC, T), 0};
     ctk_pool_ranges(&b->workers, T, T, lin_range, &j);
-}
-
-/*
- * Pack the linear weights of every layer for lib/gemm.h's kernel (packed 1)
- * or back to PyTorch's layout (0), in place. Inference runs packed; training,
- * save and anything reading the parameters see them unpacked.
- */
-static void set_packed(struct mpnet *b, int packed)
-{
-    if (b->packed == packed) return;
-    const struct mpnet_config *c = &b->cfg;
-    int64_t C = c->C, I = c->I;
-    ctk_gemm_pack_layers(b->p.qkvw, b->p.attprojw, b->p.fcw, b->p.fcprojw, c->L, C, I, packed);
-    if (packed && !b->gemm_work)
-        b->gemm_work = xmallocarray((size_t)b->threads * ctk_gemm_work(I > C ? I : C), sizeof(float));
-    b->packed = packed;
 }
 
 static void par_linear_backward(struct mpnet *b, float *dinp, float *dw, float *db,
@@ -577,7 +560,7 @@ static int mpnet_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, fl
     const struct mpnet_params *p = &b->p;
     int64_t S = t->S, N = t->offsets[S], C = c->C, I = c->I, H = c->H;
     if (check_tokens(b, t, e) < 0) return -1;
-    set_packed(b, !train && !enc->params[0].g && ctk_gemm_available());
+    ctk_gemm_layers_set(&b->lin, !train && !enc->params[0].g && ctk_gemm_available());
     int64_t Tmax = 0, att_total = 0;
     for (int64_t s = 0; s < S; s++) {
         int64_t T = t->offsets[s + 1] - t->offsets[s];
@@ -623,8 +606,8 @@ static int mpnet_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, fl
         if (hp > 0) par_ew(b, OP_DROP, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
         par_layernorm(b, h1, res1, mean1, rstd1, a->tmp, x, p->ln1w + l * C, p->ln1b + l * C, N);
 
-        if (b->packed) { /* bias and GELU block by block, into ffg (ff is not kept) */
-            ctk_gemm_packed_pool(&b->workers, b->gemm_work, ffg, h1, p->fcw + l * I * C,
+        if (b->lin.packed) { /* bias and GELU in the product's registers, into ffg (ff is not kept) */
+            ctk_gemm_packed_pool(&b->workers, b->lin.work, ffg, h1, p->fcw + l * I * C,
                                  p->fcb + l * I, CTK_GEMM_GELU, N, C, I);
         } else {
             par_linear(b, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
@@ -855,7 +838,7 @@ static int config_from(struct mpnet_config *mc, const struct ctk_model *m, struc
 static int mpnet_save(struct ctk_encoder *enc, const char *dir, struct ctk_err *e)
 {
     struct mpnet *b = enc->impl;
-    set_packed(b, 0);
+    ctk_gemm_layers_set(&b->lin, 0);
     int n = enc->nparams + (b->pooler ? 2 : 0);
     struct ctk_st_wtensor *t = xcalloc((size_t)n, sizeof *t);
     for (int i = 0; i < enc->nparams; i++) {
@@ -886,7 +869,7 @@ static void mpnet_free(struct ctk_encoder *enc)
         free(b->params_mem);
         free(b->pooler);
         free(b->scratch);
-        free(b->gemm_work);
+        ctk_gemm_layers_free(&b->lin);
         free(b->ids_copy);
         free(b->offsets_copy);
         free(b->bw_mem);
@@ -905,7 +888,7 @@ void ctk_mpnet_alloc_grads(struct ctk_encoder *enc)
 {
     struct mpnet *b = enc->impl;
     if (enc->params[0].g) return;
-    set_packed(b, 0);
+    ctk_gemm_layers_set(&b->lin, 0);
     float *g = xcalloc(b->nparams_floats, sizeof(float));
     for (int i = 0; i < enc->nparams; i++) enc->params[i].g = g + (enc->params[i].w - b->params_mem);
 }
@@ -978,6 +961,8 @@ struct ctk_encoder *ctk_mpnet_open(const char *dir, int threads, struct ctk_err 
     }
     b->threads = threads < 1 ? 1 : threads;
     ctk_pool_init(&b->workers, b->threads);
+    b->lin = (struct ctk_gemm_layers){b->p.qkvw, b->p.attprojw, b->p.fcw, b->p.fcprojw, b->cfg.L,
+                                      b->cfg.C, b->cfg.I, b->threads, 0, NULL};
     return enc;
 }
 
