@@ -52,31 +52,24 @@ static int64_t block_rows(int64_t K)
     return (tiles < 1 ? 1 : tiles) * MR;
 }
 
-void ctk_gemm_pack(float *w, int64_t OC, int64_t K, float *tmp)
+/* w between PyTorch's (OC, K) row-major layout and the panels' (pack 1: to panels). */
+static void repack(float *w, int64_t OC, int64_t K, float *tmp, int pack)
 {
     memcpy(tmp, w, (size_t)(OC * K) * sizeof *w);
     for (int64_t p = 0; p * NR < OC; p++) {
         int64_t nr = panel_width(p, OC);
-        float *dst = w + p * NR * K;
-        for (int64_t j = 0; j < nr; j++) {
-            const float *src = tmp + (p * NR + j) * K;
-            for (int64_t k = 0; k < K; k++) dst[k * nr + j] = src[k];
-        }
+        for (int64_t j = 0; j < nr; j++)
+            for (int64_t k = 0; k < K; k++) {
+                int64_t row_major = (p * NR + j) * K + k, panel = p * NR * K + k * nr + j;
+                if (pack) w[panel] = tmp[row_major];
+                else w[row_major] = tmp[panel];
+            }
     }
 }
 
-void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp)
-{
-    memcpy(tmp, w, (size_t)(OC * K) * sizeof *w);
-    for (int64_t p = 0; p * NR < OC; p++) {
-        int64_t nr = panel_width(p, OC);
-        const float *src = tmp + p * NR * K;
-        for (int64_t j = 0; j < nr; j++) {
-            float *dst = w + (p * NR + j) * K;
-            for (int64_t k = 0; k < K; k++) dst[k] = src[k * nr + j];
-        }
-    }
-}
+void ctk_gemm_pack(float *w, int64_t OC, int64_t K, float *tmp) { repack(w, OC, K, tmp, 1); }
+
+void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp) { repack(w, OC, K, tmp, 0); }
 
 void ctk_gemm_layers_set(struct ctk_gemm_layers *g, int packed)
 {
@@ -87,7 +80,7 @@ void ctk_gemm_layers_set(struct ctk_gemm_layers *g, int packed)
         float *w[] = {g->qkvw + l * 3 * C * C, g->attprojw + l * C * C, g->fcw + l * F * C,
                       g->fcprojw + l * C * F};
         int64_t oc[] = {3 * C, C, F, C}, k[] = {C, C, C, F};
-        for (int i = 0; i < 4; i++) (packed ? ctk_gemm_pack : ctk_gemm_unpack)(w[i], oc[i], k[i], tmp);
+        for (int i = 0; i < 4; i++) repack(w[i], oc[i], k[i], tmp, packed);
     }
     free(tmp);
     if (packed && !g->work)
