@@ -378,11 +378,8 @@ void dropout_backward(float *dinp, const float *dout, float p, uint64_t seed, in
 /* ------------------------------------------------------------------------ */
 /* Attention                                                                 */
 
-/*
- * Softmax of each of the T rows of a (T, T) in place; the maximum and the
- * sum in lanes (see lane_sum).
- */
-HOT static void softmax_rows(float *a, int64_t T)
+/* The maximum and the sum in lanes (see lane_sum); exp by vexp. */
+HOT void softmax_rows(float *a, int64_t T)
 {
     for (int64_t i = 0; i < T; i++) {
         float *r = a + i * T;

@@ -105,6 +105,9 @@ void dropout_forward_part(float *out, const float *inp, float p, uint64_t seed, 
 void dropout_backward_part(float *dinp, const float *dout, float p, uint64_t seed, int64_t i0,
                            int64_t i1);
 
+/* Softmax of each of the T rows of a (T, T), in place. */
+void softmax_rows(float *a, int64_t T);
+
 /*
  * Multi-head self-attention of one sequence of T tokens, heads h0 .. h1-1:
  * qkv (T, 3C) holds Q, K, V side by side (row stride 3C); out (T, C) gets

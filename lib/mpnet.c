@@ -433,19 +433,11 @@ static void att_one(struct att_job *j, int64_t item, float *scratch)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0, a, T);
         bias_row(brow, b->p.relb, H, h, T);
         for (int64_t i = 0; i < T; i++) {
-            float *r = a + i * T, mx = -INFINITY, sum = 0;
+            float *r = a + i * T;
             const float *bi = brow + T - 1 - i;
-            for (int64_t jj = 0; jj < T; jj++) {
-                r[jj] += bi[jj];
-                mx = r[jj] > mx ? r[jj] : mx;
-            }
-            for (int64_t jj = 0; jj < T; jj++) {
-                r[jj] = expf(r[jj] - mx);
-                sum += r[jj];
-            }
-            float inv = 1 / sum;
-            for (int64_t jj = 0; jj < T; jj++) r[jj] *= inv;
+            for (int64_t jj = 0; jj < T; jj++) r[jj] += bi[jj];
         }
+        softmax_rows(a, T);
         const float *ad = a;
         if (p > 0) {
             dropout_forward_part(s2, a, p, seed, 0, T * T);

@@ -31,6 +31,7 @@
 #define dropout_forward_part d_dropout_forward_part
 #define dropout_backward_part d_dropout_backward_part
 #define dropout_backward d_dropout_backward
+#define softmax_rows d_softmax_rows
 #define attention_forward d_attention_forward
 #define attention_backward d_attention_backward
 #define embeddings_forward d_embeddings_forward

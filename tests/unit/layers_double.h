@@ -23,6 +23,7 @@
 #define dropout_forward_part d_dropout_forward_part
 #define dropout_backward_part d_dropout_backward_part
 #define dropout_backward d_dropout_backward
+#define softmax_rows d_softmax_rows
 #define attention_forward d_attention_forward
 #define attention_backward d_attention_backward
 #define embeddings_forward d_embeddings_forward
@@ -52,6 +53,7 @@
 #undef dropout_forward_part
 #undef dropout_backward_part
 #undef dropout_backward
+#undef softmax_rows
 #undef attention_forward
 #undef attention_backward
 #undef embeddings_forward
