@@ -426,8 +426,8 @@ static void par_linear(struct bert *b, float *out, const float *inp, const float
                        const float *bias, int64_t N, int64_t C, int64_t OC)
 {
     if (b->lin.packed) {
-        ctk_gemm_packed_pool(&b->pool_threads, b->lin.work, out, inp, w, bias, CTK_GEMM_NONE, N, C,
-                             OC);
+        ctk_gemm_packed_pool(&b->pool_threads, b->lin.work, out, inp,
+                             ctk_gemm_layers_weight(&b->lin, w), bias, CTK_GEMM_NONE, N, C, OC);
         return;
     }
     if (b->threads == 1 || b->blas_threads) {
@@ -445,8 +445,9 @@ static void par_linear_gelu(struct bert *b, float *out, float *pre, const float 
                             const float *w, const float *bias, int64_t N)
 {
     if (b->lin.packed && out == pre) {
-        ctk_gemm_packed_pool(&b->pool_threads, b->lin.work, out, inp, w, bias, CTK_GEMM_GELU, N,
-                             b->cfg.C, b->cfg.I);
+        ctk_gemm_packed_pool(&b->pool_threads, b->lin.work, out, inp,
+                             ctk_gemm_layers_weight(&b->lin, w), bias, CTK_GEMM_GELU, N, b->cfg.C,
+                             b->cfg.I);
         return;
     }
     par_linear(b, pre, inp, w, NULL, N, b->cfg.C, b->cfg.I);
@@ -923,7 +924,7 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
     b->threads = threads < 1 ? 1 : threads;
     ctk_pool_init(&b->pool_threads, b->threads);
     b->lin = (struct ctk_gemm_layers){b->p.qkvw, b->p.attprojw, b->p.fcw, b->p.fcprojw, b->cfg.L,
-                                      b->cfg.C, b->cfg.I, b->threads, 0, NULL};
+                                      b->cfg.C, b->cfg.I, b->threads, 0, NULL, NULL, {0}};
     b->blas_threads = getenv("CTK_BERT_BLAS_THREADS") != NULL;
     ctk_blas_set_threads(b->blas_threads ? b->threads : 1);
     return enc;

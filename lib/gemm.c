@@ -20,8 +20,11 @@
  * AVX-512F (target attribute); callers check ctk_gemm_available() and keep
  * sgemm on unpacked weights elsewhere.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "gemm.h"
 #include "err.h"
@@ -41,7 +44,8 @@ static int64_t panel_width(int64_t p, int64_t OC)
 
 size_t ctk_gemm_work(int64_t K)
 {
-    size_t min = (size_t)(AS * (K > 0 ? K : 1));
+    size_t min = (size_t)(AS * (K > 0 ? K : 1)), amx = ctk_gemm_amx_work(K) / sizeof(float);
+    min = amx > min ? amx : min;
     return min > CTK_GEMM_WORK ? min : CTK_GEMM_WORK;
 }
 
@@ -71,35 +75,107 @@ void ctk_gemm_pack(float *w, int64_t OC, int64_t K, float *tmp) { repack(w, OC, 
 
 void ctk_gemm_unpack(float *w, int64_t OC, int64_t K, float *tmp) { repack(w, OC, K, tmp, 0); }
 
+/*
+ * The kernel in use: 2 AMX, 1 AVX-512, 0 none (sgemm). AVX-512 where the
+ * CPU has it; CTK_GEMM_KERNEL=sgemm turns it off, CTK_GEMM_KERNEL=amx asks
+ * for AMX (taken where the CPU and the kernel allow it, else AVX-512).
+ */
+int ctk_gemm_kind(void)
+{
+    static int kind = -1;
+    if (kind < 0) {
+        const char *env = getenv("CTK_GEMM_KERNEL");
+        int most = !env ? 1 : !strcmp(env, "sgemm") ? 0 : !strcmp(env, "amx") ? 2 : 1;
+        kind = most >= 2 && ctk_gemm_amx_available() ? 2 : most >= 1 && ctk_gemm_avx512() ? 1 : 0;
+    }
+    return kind;
+}
+
+int ctk_gemm_available(void) { return ctk_gemm_kind() > 0; }
+
+/* Return whole pages of [p, p + bytes) to the system; they read as zeros when next touched. */
+static void release_pages(void *p, size_t bytes)
+{
+#ifdef MADV_DONTNEED
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)p + page - 1) / page * page,
+              hi = ((uintptr_t)p + bytes) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 void ctk_gemm_layers_set(struct ctk_gemm_layers *g, int packed)
 {
     if (g->packed == packed) return;
-    int64_t C = g->C, F = g->F;
-    float *tmp = xmallocarray((size_t)(F > 3 * C ? F : 3 * C) * (size_t)C, sizeof *tmp);
-    for (int64_t l = 0; l < g->L; l++) {
-        float *w[] = {g->qkvw + l * 3 * C * C, g->attprojw + l * C * C, g->fcw + l * F * C,
-                      g->fcprojw + l * C * F};
-        int64_t oc[] = {3 * C, C, F, C}, k[] = {C, C, C, F};
-        for (int i = 0; i < 4; i++) repack(w[i], oc[i], k[i], tmp, packed);
+    int64_t C = g->C, F = g->F, L = g->L;
+    float *w[] = {g->qkvw, g->attprojw, g->fcw, g->fcprojw};
+    int64_t oc[] = {3 * C, C, F, C}, k[] = {C, C, C, F};
+    if (ctk_gemm_kind() == 2) {
+        /* into their own buffer (the pieces take 6 bytes a weight); the floats' pages are
+         * returned to the system meanwhile and rebuilt, exactly, on unpacking */
+        if (packed) {
+            size_t total = 0;
+            for (int i = 0; i < 4; i++) {
+                g->amx_off[i] = total;
+                total += (size_t)L * ctk_gemm_amx_size(oc[i], k[i]);
+            }
+            g->amx = xmalloc(total ? total : 1);
+        }
+        for (int i = 0; i < 4; i++) {
+            size_t one = ctk_gemm_amx_size(oc[i], k[i]);
+            for (int64_t l = 0; l < L; l++) {
+                char *wp = (char *)g->amx + g->amx_off[i] + (size_t)l * one;
+                if (packed) ctk_gemm_amx_pack(wp, w[i] + l * oc[i] * k[i], oc[i], k[i]);
+                else ctk_gemm_amx_unpack(w[i] + l * oc[i] * k[i], wp, oc[i], k[i]);
+            }
+            if (packed) release_pages(w[i], (size_t)(L * oc[i] * k[i]) * sizeof(float));
+        }
+        if (!packed) {
+            free(g->amx);
+            g->amx = NULL;
+        }
+    } else {
+        float *tmp = xmallocarray((size_t)(F > 3 * C ? F : 3 * C) * (size_t)C, sizeof *tmp);
+        for (int i = 0; i < 4; i++)
+            for (int64_t l = 0; l < L; l++) repack(w[i] + l * oc[i] * k[i], oc[i], k[i], tmp, packed);
+        free(tmp);
     }
-    free(tmp);
     if (packed && !g->work)
         g->work = xmallocarray((size_t)g->threads * ctk_gemm_work(F > C ? F : C), sizeof *g->work);
     g->packed = packed;
+}
+
+const void *ctk_gemm_layers_weight(const struct ctk_gemm_layers *g, const float *w)
+{
+    if (ctk_gemm_kind() != 2) return w;
+    int64_t C = g->C, F = g->F;
+    const float *base[] = {g->qkvw, g->attprojw, g->fcw, g->fcprojw};
+    int64_t oc[] = {3 * C, C, F, C}, k[] = {C, C, C, F};
+    for (int i = 0; i < 4; i++) {
+        int64_t n = oc[i] * k[i];
+        if (w >= base[i] && w < base[i] + g->L * n && (w - base[i]) % n == 0)
+            return (const char *)g->amx + g->amx_off[i] +
+                   (size_t)((w - base[i]) / n) * ctk_gemm_amx_size(oc[i], k[i]);
+    }
+    abort(); /* not one of the layers' weights */
 }
 
 void ctk_gemm_layers_free(struct ctk_gemm_layers *g)
 {
     free(g->work);
     g->work = NULL;
+    free(g->amx);
+    g->amx = NULL;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "gemm_simd.h"
 
 #define AVX512 __attribute__((target("avx512f,prfchw")))
 
-int ctk_gemm_available(void)
+int ctk_gemm_avx512(void)
 {
     static int have = -1;
     if (have < 0) {
@@ -160,56 +236,6 @@ AVX512 static void pack_tile(float *ap, const float *a, int64_t lda, int64_t r0,
             }
         }
     }
-}
-
-/*
- * e^x, 16 at a time: x = k·ln2 + r (ln2 in two parts), e^r by its Taylor
- * series to r^7, times 2^k (scalef); 0 below -87, as layers.c's vexp.
- */
-AVX512 static inline __m512 exp16(__m512 x)
-{
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187e-06f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LE_OQ);
-    return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(p, k));
-}
-
-/*
- * GELU (erf), 16 at a time: 0.5·x·(1 + erf(x/√2)), erf by the Numerical
- * Recipes fit that layers.c's verf uses (erfc = t·exp(-z² + P(t)),
- * t = 1/(1 + z/2), fractional error below 1.2e-7), the reciprocal by
- * rcp14 and one Newton step instead of a division.
- */
-AVX512 static inline __m512 gelu16(__m512 x)
-{
-    __m512 xs = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
-    __m512 z = _mm512_abs_ps(xs);
-    __m512 d = _mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f));
-    __m512 t = _mm512_rcp14_ps(d);
-    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f)));
-    static const float c[] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
-                              -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f};
-    __m512 p = _mm512_set1_ps(c[0]);
-    for (int i = 1; i < 10; i++) p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(c[i]));
-    __m512 erfc = _mm512_mul_ps(t, exp16(_mm512_fnmadd_ps(z, z, p)));
-    __m512 r = _mm512_sub_ps(_mm512_set1_ps(1.0f), erfc);
-    /* erf has the sign of x */
-    r = _mm512_castsi512_ps(_mm512_or_epi32(
-        _mm512_castps_si512(r),
-        _mm512_and_epi32(_mm512_castps_si512(xs), _mm512_set1_epi32((int)0x80000000u))));
-    __m512 hx = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
-    return _mm512_fmadd_ps(hx, r, hx);
 }
 
 /*
@@ -289,8 +315,8 @@ tile(const int mr, const int full, float *out, int64_t ldo, const float *ap, con
     }
     if (last && gelu)
         for (int i = 0; i < mr; i++) {
-            c0[i] = gelu16(c0[i]);
-            c1[i] = gelu16(c1[i]);
+            c0[i] = ctk_gemm_gelu16(c0[i]);
+            c1[i] = ctk_gemm_gelu16(c1[i]);
         }
 #pragma GCC unroll 14
     for (int i = 0; i < mr; i++) {
@@ -360,7 +386,9 @@ void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const
 
 struct pool_job {
     float *out, *work;
-    const float *a, *wp, *bias;
+    const float *a;
+    const void *wp;
+    const float *bias;
     int act;
     int64_t M, K, OC;
     int64_t rows, cols; /* rows and columns per item */
@@ -373,8 +401,13 @@ static void pool_item(void *ctx, int64_t item, int thread)
     int64_t ncol = (j->OC + j->cols - 1) / j->cols;
     int64_t m0 = item / ncol * j->rows, m1 = m0 + j->rows < j->M ? m0 + j->rows : j->M;
     int64_t n0 = item % ncol * j->cols, n1 = n0 + j->cols < j->OC ? n0 + j->cols : j->OC;
-    ctk_gemm_packed(j->out + m0 * j->OC, j->OC, j->a + m0 * j->K, j->K, j->wp, j->bias, j->act,
-                    m1 - m0, j->K, j->OC, n0, n1, j->work + (size_t)thread * j->work_floats);
+    float *out = j->out + m0 * j->OC, *work = j->work + (size_t)thread * j->work_floats;
+    if (ctk_gemm_kind() == 2)
+        ctk_gemm_amx(out, j->OC, j->a + m0 * j->K, j->K, j->wp, j->bias, j->act, m1 - m0, j->K,
+                     j->OC, n0, n1, work);
+    else
+        ctk_gemm_packed(out, j->OC, j->a + m0 * j->K, j->K, j->wp, j->bias, j->act, m1 - m0,
+                        j->K, j->OC, n0, n1, work);
 }
 
 /*
@@ -383,12 +416,13 @@ static void pool_item(void *ctx, int64_t item, int thread)
  * share of the columns each, all rows (each reads its part of the weight).
  */
 void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const float *a,
-                          const float *wp, const float *bias, int act, int64_t M, int64_t K,
+                          const void *wp, const float *bias, int act, int64_t M, int64_t K,
                           int64_t OC)
 {
     int64_t T = pool->nthreads, rows = M, cols = OC;
     if (M == 0 || OC == 0) return;
-    if (M >= 64 * T) rows = ((M + T - 1) / T + MR - 1) / MR * MR;
+    int64_t mr = ctk_gemm_kind() == 2 ? 32 : MR; /* rows of the kernel's tile */
+    if (M >= 64 * T) rows = ((M + T - 1) / T + mr - 1) / mr * mr;
     else cols = ((OC + T - 1) / T + NR - 1) / NR * NR;
     struct pool_job j = {out, work, a, wp, bias, act, M, K, OC, rows, cols, ctk_gemm_work(K)};
     ctk_pool_run(pool, (M + rows - 1) / rows * ((OC + cols - 1) / cols), pool_item, &j);
@@ -396,7 +430,7 @@ void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const 
 
 #else /* not x86-64 with GCC or clang: callers keep sgemm */
 
-int ctk_gemm_available(void) { return 0; }
+int ctk_gemm_avx512(void) { return 0; }
 
 void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const float *wp,
                      const float *bias, int act, int64_t M, int64_t K, int64_t OC, int64_t n0,
@@ -406,7 +440,7 @@ void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const
 }
 
 void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const float *a,
-                          const float *wp, const float *bias, int act, int64_t M, int64_t K,
+                          const void *wp, const float *bias, int act, int64_t M, int64_t K,
                           int64_t OC)
 {
     abort();

@@ -37,8 +37,19 @@
 #define CTK_GEMM_WORK 131072
 size_t ctk_gemm_work(int64_t K);
 
-/* 1 when this CPU runs the kernel (AVX-512F); 0: keep sgemm on unpacked weights. */
+/*
+ * The kernel this process uses: 1, AVX-512F registers on float weights,
+ * wherever the CPU has AVX-512F; 0, none (callers keep sgemm on unpacked
+ * weights); 2, AMX tiles on float weights split in bfloat16 pieces
+ * (lib/gemm_amx.c), only when the environment's CTK_GEMM_KERNEL is "amx"
+ * and the CPU and the operating system's kernel allow it. CTK_GEMM_KERNEL
+ * "sgemm" asks for 0, "avx512" for 1 (the default). Fixed at the first call.
+ */
+int ctk_gemm_kind(void);
+/* ctk_gemm_kind() > 0: weights are packed for inference. */
 int ctk_gemm_available(void);
+/* 1 when this CPU has AVX-512F (ctk_gemm_packed), whatever the kind in use. */
+int ctk_gemm_avx512(void);
 
 /* Pack the (OC, K) weight w in place; tmp holds OC·K floats for the duration. */
 void ctk_gemm_pack(float *w, int64_t OC, int64_t K, float *tmp);
@@ -60,10 +71,17 @@ struct ctk_gemm_layers {
     int threads;
     int packed;
     float *work; /* (threads, ctk_gemm_work(max(C, F))) */
+    void *amx;   /* kind 2: the packed pieces of the four arrays, at byte offsets amx_off */
+    size_t amx_off[4];
 };
 /* Pack (packed 1) or unpack (0) the weights in place; nothing if they already are. */
 void ctk_gemm_layers_set(struct ctk_gemm_layers *g, int packed);
 void ctk_gemm_layers_free(struct ctk_gemm_layers *g);
+/*
+ * The packed form of w, one layer's matrix in one of the four arrays, for
+ * ctk_gemm_packed_pool: w itself (packed in place) or, with AMX, its pieces.
+ */
+const void *ctk_gemm_layers_weight(const struct ctk_gemm_layers *g, const float *w);
 
 /* What follows the bias. */
 enum { CTK_GEMM_NONE, CTK_GEMM_GELU /* GELU (erf), as lib/layers.h's gelu_forward */ };
@@ -88,7 +106,23 @@ void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const
  */
 struct ctk_pool;
 void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const float *a,
-                          const float *wp, const float *bias, int act, int64_t M, int64_t K,
+                          const void *wp, const float *bias, int act, int64_t M, int64_t K,
                           int64_t OC);
+
+/*
+ * The AMX kernel (lib/gemm_amx.c), for CPUs with AMX-BF16 and AVX512-BF16
+ * whose kernel grants the tile state: a weight (OC, K) is packed, as
+ * three bfloat16 pieces that sum exactly to each float, into
+ * ctk_gemm_amx_size(OC, K) bytes; the product is ctk_gemm_packed's, with
+ * work of ctk_gemm_amx_work(K) bytes, to within float rounding of it.
+ */
+int ctk_gemm_amx_available(void);
+size_t ctk_gemm_amx_size(int64_t OC, int64_t K);
+size_t ctk_gemm_amx_work(int64_t K);
+void ctk_gemm_amx_pack(void *dst, const float *w, int64_t OC, int64_t K);
+void ctk_gemm_amx_unpack(float *w, const void *src, int64_t OC, int64_t K);
+void ctk_gemm_amx(float *out, int64_t ldo, const float *a, int64_t lda, const void *wp,
+                  const float *bias, int act, int64_t M, int64_t K, int64_t OC, int64_t n0,
+                  int64_t n1, void *work);
 
 #endif

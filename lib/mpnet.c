@@ -368,7 +368,8 @@ static void par_linear(struct mpnet *b, float *out, const float *inp, const floa
                        const float *bias, int64_t N, int64_t C, int64_t OC)
 {
     if (b->lin.packed) {
-        ctk_gemm_packed_pool(&b->workers, b->lin.work, out, inp, w, bias, CTK_GEMM_NONE, N, C, OC);
+        ctk_gemm_packed_pool(&b->workers, b->lin.work, out, inp, ctk_gemm_layers_weight(&b->lin, w),
+                             bias, CTK_GEMM_NONE, N, C, OC);
         return;
     }
     int T = b->threads;
@@ -599,7 +600,8 @@ static int mpnet_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, fl
         par_layernorm(b, h1, res1, mean1, rstd1, a->tmp, x, p->ln1w + l * C, p->ln1b + l * C, N);
 
         if (b->lin.packed) { /* bias and GELU in the product's registers, into ffg (ff is not kept) */
-            ctk_gemm_packed_pool(&b->workers, b->lin.work, ffg, h1, p->fcw + l * I * C,
+            ctk_gemm_packed_pool(&b->workers, b->lin.work, ffg, h1,
+                                 ctk_gemm_layers_weight(&b->lin, p->fcw + l * I * C),
                                  p->fcb + l * I, CTK_GEMM_GELU, N, C, I);
         } else {
             par_linear(b, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
@@ -954,7 +956,7 @@ struct ctk_encoder *ctk_mpnet_open(const char *dir, int threads, struct ctk_err 
     b->threads = threads < 1 ? 1 : threads;
     ctk_pool_init(&b->workers, b->threads);
     b->lin = (struct ctk_gemm_layers){b->p.qkvw, b->p.attprojw, b->p.fcw, b->p.fcprojw, b->cfg.L,
-                                      b->cfg.C, b->cfg.I, b->threads, 0, NULL};
+                                      b->cfg.C, b->cfg.I, b->threads, 0, NULL, NULL, {0}};
     return enc;
 }
 
