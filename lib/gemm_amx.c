@@ -31,6 +31,7 @@
 #include "gemm.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#include <cpuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,12 +45,14 @@ int ctk_gemm_amx_available(void)
 {
     static int have = -1;
     if (have < 0) {
-        __builtin_cpu_init();
+        unsigned a, b, c, d, a1 = 0, b1, c1, d1;
         have = 0;
-        /* the kernel must grant the tile data state to the process (Linux 5.16 and later) */
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("amx-bf16") &&
-            __builtin_cpu_supports("amx-tile"))
+        __builtin_cpu_init();
+        /* CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE; sub-leaf 1, EAX bit 5 AVX512-BF16 */
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) &&
+            (d >> 22 & 1) && (d >> 24 & 1) && (a1 >> 5 & 1) && __builtin_cpu_supports("avx512f") &&
+            __builtin_cpu_supports("avx512bw"))
+            /* the kernel must grant the tile data state to the process (Linux 5.16 and later) */
             have = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */,
                            18 /* XFEATURE_XTILEDATA */) == 0;
     }
