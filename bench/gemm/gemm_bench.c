@@ -8,6 +8,9 @@
  * kept, the rounds alternating between the two. sgemm's time includes
  * copying the bias into out, as lib/layers.c's linear_forward does.
  *
+ * On a CPU with AMX (ctk_gemm_amx_available), the AMX kernel of
+ * lib/gemm_amx.c is timed too, on the same weights split into its pieces.
+ *
  * Usage: gemm_bench M K OC [REPS]
  */
 #include <math.h>
@@ -58,8 +61,10 @@ int main(int argc, char **argv)
     size_t nw = (size_t)(OC * K);
     float *a = floats((size_t)(M * K)), *b = floats((size_t)OC), *tmp = floats(nw);
     float *o1 = floats((size_t)(M * OC)), *o2 = floats((size_t)(M * OC));
-    float *work = floats(ctk_gemm_work(K));
+    float *work = floats(ctk_gemm_work(K)), *o3 = floats((size_t)(M * OC));
     float *w[COPIES], *wp[COPIES];
+    void *wx[COPIES] = {NULL};
+    int amx = ctk_gemm_amx_available();
     srand(1);
     for (int64_t i = 0; i < M * K; i++) a[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     for (int64_t i = 0; i < OC; i++) b[i] = (float)rand() / (float)RAND_MAX - 0.5f;
@@ -69,8 +74,13 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < nw; i++) w[c][i] = (float)rand() / (float)RAND_MAX - 0.5f;
         memcpy(wp[c], w[c], nw * sizeof *tmp);
         ctk_gemm_pack(wp[c], OC, K, tmp);
+        if (amx) {
+            wx[c] = malloc(ctk_gemm_amx_size(OC, K));
+            if (!wx[c]) return fprintf(stderr, "gemm_bench: out of memory\n"), 1;
+            ctk_gemm_amx_pack(wx[c], w[c], OC, K);
+        }
     }
-    double best_s = 1e30, best_p = 1e30;
+    double best_s = 1e30, best_p = 1e30, best_x = 1e30;
     for (int round = 0; round < 5; round++) {
         double t0 = now();
         for (int r = 0; r < reps; r++) {
@@ -82,18 +92,26 @@ int main(int argc, char **argv)
         for (int r = 0; r < reps; r++)
             ctk_gemm_packed(o2, OC, a, K, wp[r % COPIES], b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
         double t2 = now();
+        for (int r = 0; amx && r < reps; r++)
+            ctk_gemm_amx(o3, OC, a, K, wx[r % COPIES], b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
+        double t3 = now();
         best_s = t1 - t0 < best_s ? t1 - t0 : best_s;
         best_p = t2 - t1 < best_p ? t2 - t1 : best_p;
+        best_x = t3 - t2 < best_x ? t3 - t2 : best_x;
     }
     /* the last call of each used the same copy of the weights */
-    double worst = 0;
+    double worst = 0, worst_x = 0;
     for (int64_t i = 0; i < M * OC; i++) {
-        double d = fabs((double)o1[i] - o2[i]);
+        double d = fabs((double)o1[i] - o2[i]), dx = amx ? fabs((double)o1[i] - o3[i]) : 0;
         worst = d > worst ? d : worst;
+        worst_x = dx > worst_x ? dx : worst_x;
     }
     double flop = 2.0 * (double)M * (double)K * (double)OC * reps;
     printf("M=%-5lld K=%-5lld OC=%-5lld sgemm %6.1f GFLOP/s  packed %6.1f GFLOP/s  packed/sgemm "
            "speed %.2fx  max |diff| %.1e\n", (long long)M, (long long)K, (long long)OC,
            flop / best_s / 1e9, flop / best_p / 1e9, best_s / best_p, worst);
+    if (amx)
+        printf("%-25s amx   %6.1f GFLOP/s  amx/sgemm speed %.2fx  amx/packed speed %.2fx  max "
+               "|diff| %.1e\n", "", flop / best_x / 1e9, best_s / best_x, best_p / best_x, worst_x);
     return 0;
 }
