@@ -25,33 +25,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "gemm.h"
+#include "gemm_check.h"
 #include "pool.h"
-#include "rng.h"
 
-#define GUARD -12345.0f
-
-static float *random_floats(struct ctk_rng *r, int64_t n)
+static void packed(float *out, int64_t ldo, const float *a, int64_t lda, const void *wp,
+                   const float *bias, int act, int64_t M, int64_t K, int64_t OC, int64_t n0,
+                   int64_t n1, void *work)
 {
-    float *x = xmallocarray((size_t)(n ? n : 1), sizeof *x);
-    for (int64_t i = 0; i < n; i++) x[i] = 2 * ctk_rng_float(r) - 1;
-    return x;
-}
-
-static float *guarded(int64_t n)
-{
-    float *x = xmallocarray((size_t)(n ? n : 1), sizeof *x);
-    for (int64_t i = 0; i < n; i++) x[i] = GUARD;
-    return x;
+    ctk_gemm_packed(out, ldo, a, lda, wp, bias, act, M, K, OC, n0, n1, work);
 }
 
 static void check_case(struct ctk_rng *r, int64_t M, int64_t OC, int64_t K, int bias)
 {
-    int64_t ldo = OC + 3;
     float *a = random_floats(r, M * K), *w = random_floats(r, OC * K);
     float *b = bias ? random_floats(r, OC) : NULL;
-    float *wp = xmallocarray((size_t)(OC * K), sizeof *wp), *tmp = xmallocarray((size_t)(OC * K), sizeof *tmp);
+    float *wp = xmallocarray((size_t)(OC * K), sizeof *wp);
+    float *tmp = xmallocarray((size_t)(OC * K), sizeof *tmp);
     float *work = xmallocarray(ctk_gemm_work(K), sizeof *work);
 
     /* 1. pack, unpack */
@@ -64,82 +53,25 @@ static void check_case(struct ctk_rng *r, int64_t M, int64_t OC, int64_t K, int 
           "OC=%lld K=%lld: unpack(pack(w)) is not w", (long long)OC, (long long)K);
     free(back);
 
-    float *out = guarded(M * ldo);
-    ctk_gemm_packed(out, ldo, a, K, wp, b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
-
-    /* 2. against double: |err| <= 1e-6 · (Σ|a·w| + |b|) (float rounding of K terms) */
-    int bad = 0;
-    for (int64_t m = 0; m < M && !bad; m++)
-        for (int64_t n = 0; n < OC && !bad; n++) {
-            double s = b ? b[n] : 0, mag = b ? fabs(b[n]) : 0;
-            for (int64_t k = 0; k < K; k++) {
-                s += (double)a[m * K + k] * w[n * K + k];
-                mag += fabs((double)a[m * K + k] * w[n * K + k]);
-            }
-            if (fabs(out[m * ldo + n] - s) > 1e-6 * mag + 1e-30) {
-                printf("FAIL M=%lld OC=%lld K=%lld bias=%d: out[%lld][%lld] = %.9g, want %.9g\n",
-                       (long long)M, (long long)OC, (long long)K, bias, (long long)m,
-                       (long long)n, out[m * ldo + n], s);
-                check_failures++;
-                bad = 1;
-            }
-        }
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t n = OC; n < ldo; n++)
-            CHECK(out[m * ldo + n] == GUARD, "M=%lld OC=%lld K=%lld: wrote past column OC",
-                  (long long)M, (long long)OC, (long long)K);
-
-    /* 3. a row alone; the panels from the second on, or the second alone */
-    float *one = guarded(OC);
-    for (int64_t m = 0; m < M; m++) {
-        ctk_gemm_packed(one, OC, a + m * K, K, wp, b, CTK_GEMM_NONE, 1, K, OC, 0, OC, work);
-        CHECK(memcmp(one, out + m * ldo, (size_t)OC * sizeof *one) == 0,
-              "M=%lld OC=%lld K=%lld: row %lld differs computed alone", (long long)M,
-              (long long)OC, (long long)K, (long long)m);
-    }
-    if (OC > CTK_GEMM_NR) {
-        int64_t n0 = CTK_GEMM_NR, n1 = OC > 2 * CTK_GEMM_NR ? 2 * CTK_GEMM_NR : OC;
-        float *part = guarded(M * ldo);
-        ctk_gemm_packed(part, ldo, a, K, wp, b, CTK_GEMM_NONE, M, K, OC, n0, n1, work);
-        for (int64_t m = 0; m < M; m++) {
-            CHECK(memcmp(part + m * ldo + n0, out + m * ldo + n0,
-                         (size_t)(n1 - n0) * sizeof *part) == 0,
-                  "M=%lld OC=%lld K=%lld: columns %lld..%lld differ computed apart", (long long)M,
-                  (long long)OC, (long long)K, (long long)n0, (long long)n1);
-            for (int64_t n = 0; n < ldo; n++)
-                if (n < n0 || n >= n1)
-                    CHECK(part[m * ldo + n] == GUARD, "M=%lld OC=%lld K=%lld: wrote outside "
-                          "columns %lld..%lld", (long long)M, (long long)OC, (long long)K,
-                          (long long)n0, (long long)n1);
-        }
-        free(part);
-    }
-    free(one);
+    /* 2. and 3. (gemm_check.h) */
+    check_product(packed, a, w, wp, b, M, OC, K, work);
     free(a);
     free(w);
     free(b);
     free(wp);
     free(tmp);
     free(work);
-    free(out);
 }
 
 /* 4. GELU after the bias against GELU in double of the same sums; the pool's split against one call */
 static void check_pool(struct ctk_rng *r, int threads, int64_t M, int64_t OC, int64_t K, int act)
 {
     float *a = random_floats(r, M * K), *wp = random_floats(r, OC * K), *b = random_floats(r, OC);
-    float *pre = xmallocarray((size_t)(M * OC), sizeof *pre);
     float *want = xmallocarray((size_t)(M * OC), sizeof *want), *got = guarded(M * OC);
     float *work = xmallocarray((size_t)threads * ctk_gemm_work(K), sizeof *work);
     ctk_gemm_packed(want, OC, a, K, wp, b, act, M, K, OC, 0, OC, work);
     if (act == CTK_GEMM_GELU) {
-        ctk_gemm_packed(pre, OC, a, K, wp, b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
-        double worst = 0;
-        for (int64_t i = 0; i < M * OC; i++) {
-            double x = pre[i], g = 0.5 * x * (1 + erf(x / sqrt(2.0)));
-            double err = fabs(want[i] - g) / (1 + fabs(g));
-            worst = err > worst ? err : worst;
-        }
+        double worst = check_gelu_after(packed, a, wp, b, M, OC, K, work);
         CHECK(worst <= 3e-7, "M=%lld OC=%lld K=%lld: GELU off by %.3g relative", (long long)M,
               (long long)OC, (long long)K, worst);
     }
@@ -153,7 +85,6 @@ static void check_pool(struct ctk_rng *r, int threads, int64_t M, int64_t OC, in
     free(a);
     free(wp);
     free(b);
-    free(pre);
     free(want);
     free(got);
     free(work);
@@ -182,7 +113,7 @@ static void check_gelu_range(void)
 
 int main(void)
 {
-    setenv("CTK_GEMM_KERNEL", "avx512", 1); /* the pool's product: this kernel's, whatever is asked */
+    setenv("CTK_GEMM_KERNEL", "avx512", 1); /* the pool runs this kernel, whatever is asked */
     if (!ctk_gemm_available()) {
         printf("test_gemm: skipped (no AVX-512F; sgemm is used)\n");
         return 77;

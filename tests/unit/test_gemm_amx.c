@@ -33,25 +33,7 @@
 #define ctk_gemm_amx emu_amx
 #include "gemm_amx.c"
 
-#include "check.h"
-#include "err.h"
-#include "rng.h"
-
-#define GUARD -12345.0f
-
-static float *random_floats(struct ctk_rng *r, int64_t n)
-{
-    float *x = xmallocarray((size_t)(n ? n : 1), sizeof *x);
-    for (int64_t i = 0; i < n; i++) x[i] = 2 * ctk_rng_float(r) - 1;
-    return x;
-}
-
-static float *guarded(int64_t n)
-{
-    float *x = xmallocarray((size_t)(n ? n : 1), sizeof *x);
-    for (int64_t i = 0; i < n; i++) x[i] = GUARD;
-    return x;
-}
+#include "gemm_check.h"
 
 /* 1. */
 static void check_roundtrip(struct ctk_rng *r, int64_t OC, int64_t K)
@@ -68,74 +50,29 @@ static void check_roundtrip(struct ctk_rng *r, int64_t OC, int64_t K)
     free(wp);
 }
 
+static void amx(float *out, int64_t ldo, const float *a, int64_t lda, const void *wp,
+                const float *bias, int act, int64_t M, int64_t K, int64_t OC, int64_t n0,
+                int64_t n1, void *work)
+{
+    emu_amx(out, ldo, a, lda, wp, bias, act, M, K, OC, n0, n1, work);
+}
+
 static double worst_rel; /* largest error seen, over Σ|a·w| + |b| */
 
-/* 2. and 3. */
+/* 2. and 3. (gemm_check.h) */
 static void check_case(struct ctk_rng *r, int64_t M, int64_t OC, int64_t K, int bias)
 {
-    int64_t ldo = OC + 3;
     float *a = random_floats(r, M * K), *w = random_floats(r, OC * K);
     float *b = bias ? random_floats(r, OC) : NULL;
     void *wp = xmalloc(emu_amx_size(OC, K)), *work = xmalloc(emu_amx_work(K));
     emu_amx_pack(wp, w, OC, K);
-
-    float *out = guarded(M * ldo);
-    emu_amx(out, ldo, a, K, wp, b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
-    int bad = 0;
-    for (int64_t m = 0; m < M && !bad; m++)
-        for (int64_t n = 0; n < OC && !bad; n++) {
-            double s = b ? b[n] : 0, mag = b ? fabs(b[n]) : 0;
-            for (int64_t k = 0; k < K; k++) {
-                s += (double)a[m * K + k] * w[n * K + k];
-                mag += fabs((double)a[m * K + k] * w[n * K + k]);
-            }
-            double err = fabs(out[m * ldo + n] - s) / (mag + 1e-30);
-            worst_rel = err > worst_rel ? err : worst_rel;
-            if (err > 1e-6) {
-                printf("FAIL M=%lld OC=%lld K=%lld bias=%d: out[%lld][%lld] = %.9g, want %.9g\n",
-                       (long long)M, (long long)OC, (long long)K, bias, (long long)m,
-                       (long long)n, out[m * ldo + n], s);
-                check_failures++;
-                bad = 1;
-            }
-        }
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t n = OC; n < ldo; n++)
-            CHECK(out[m * ldo + n] == GUARD, "M=%lld OC=%lld K=%lld: wrote past column OC",
-                  (long long)M, (long long)OC, (long long)K);
-
-    float *one = guarded(OC);
-    for (int64_t m = 0; m < M; m++) {
-        emu_amx(one, OC, a + m * K, K, wp, b, CTK_GEMM_NONE, 1, K, OC, 0, OC, work);
-        CHECK(memcmp(one, out + m * ldo, (size_t)OC * sizeof *one) == 0,
-              "M=%lld OC=%lld K=%lld: row %lld differs computed alone", (long long)M,
-              (long long)OC, (long long)K, (long long)m);
-    }
-    if (OC > 32) {
-        int64_t n0 = 32, n1 = OC > 64 ? 64 : OC;
-        float *part = guarded(M * ldo);
-        emu_amx(part, ldo, a, K, wp, b, CTK_GEMM_NONE, M, K, OC, n0, n1, work);
-        for (int64_t m = 0; m < M; m++) {
-            CHECK(memcmp(part + m * ldo + n0, out + m * ldo + n0,
-                         (size_t)(n1 - n0) * sizeof *part) == 0,
-                  "M=%lld OC=%lld K=%lld: columns %lld..%lld differ computed apart", (long long)M,
-                  (long long)OC, (long long)K, (long long)n0, (long long)n1);
-            for (int64_t n = 0; n < ldo; n++)
-                if (n < n0 || n >= n1)
-                    CHECK(part[m * ldo + n] == GUARD,
-                          "M=%lld OC=%lld K=%lld: wrote outside columns %lld..%lld",
-                          (long long)M, (long long)OC, (long long)K, (long long)n0,
-                          (long long)n1);
-        }
-        free(part);
-    }
-    free(one);
+    double e = check_product(amx, a, w, wp, b, M, OC, K, work);
+    worst_rel = e > worst_rel ? e : worst_rel;
     free(a);
     free(w);
     free(b);
     free(wp);
     free(work);
-    free(out);
 }
 
 /* 4. */
@@ -144,17 +81,8 @@ static void check_gelu(struct ctk_rng *r, int64_t M, int64_t OC, int64_t K)
     float *a = random_floats(r, M * K), *w = random_floats(r, OC * K), *b = random_floats(r, OC);
     for (int64_t i = 0; i < M * K; i++) a[i] *= 4; /* sums over [-10, 10] and beyond */
     void *wp = xmalloc(emu_amx_size(OC, K)), *work = xmalloc(emu_amx_work(K));
-    float *pre = xmallocarray((size_t)(M * OC), sizeof *pre);
-    float *got = xmallocarray((size_t)(M * OC), sizeof *got);
     emu_amx_pack(wp, w, OC, K);
-    emu_amx(pre, OC, a, K, wp, b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
-    emu_amx(got, OC, a, K, wp, b, CTK_GEMM_GELU, M, K, OC, 0, OC, work);
-    double worst = 0;
-    for (int64_t i = 0; i < M * OC; i++) {
-        double x = pre[i], g = 0.5 * x * (1 + erf(x / sqrt(2.0)));
-        double err = fabs(got[i] - g) / (1 + fabs(g));
-        worst = err > worst ? err : worst;
-    }
+    double worst = check_gelu_after(amx, a, wp, b, M, OC, K, work);
     CHECK(worst <= 3e-7, "M=%lld OC=%lld K=%lld: GELU off by %.3g relative", (long long)M,
           (long long)OC, (long long)K, worst);
     printf("GELU after the AMX product: worst error relative to 1 + |gelu| %.3g (tolerance 3e-7)\n",
@@ -164,8 +92,6 @@ static void check_gelu(struct ctk_rng *r, int64_t M, int64_t OC, int64_t K)
     free(b);
     free(wp);
     free(work);
-    free(pre);
-    free(got);
 }
 
 int main(void)
