@@ -21,6 +21,7 @@
 #include "blas.h"
 #include "encoder.h"
 #include "err.h"
+#include "gemm.h"
 #include "stream.h"
 
 struct opts {
@@ -54,8 +55,10 @@ static void usage(void)
            "      --help               show this help and exit\n"
            "      --version            show the version and exit\n"
            "\n"
-           "Environment: CTK_BLAS_CORETYPE selects OpenBLAS kernels (see ctk-encode(1));\n"
-           "running now on OpenBLAS's %s kernels.\n", ctk_blas_corename());
+           "Environment: CTK_BLAS_CORETYPE selects OpenBLAS kernels, CTK_GEMM_KERNEL the\n"
+           "linear layers' product: avx512, sgemm or amx (see ctk-encode(1));\n"
+           "running now on OpenBLAS's %s kernels, products by %s.\n", ctk_blas_corename(),
+           ctk_gemm_kind_name());
     exit(CTK_EXIT_OK);
 }
 

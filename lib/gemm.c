@@ -85,10 +85,21 @@ int ctk_gemm_kind(void)
     static int kind = -1;
     if (kind < 0) {
         const char *env = getenv("CTK_GEMM_KERNEL");
-        int most = !env ? 1 : !strcmp(env, "sgemm") ? 0 : !strcmp(env, "amx") ? 2 : 1;
+        int most = 1;
+        if (env && !strcmp(env, "sgemm")) most = 0;
+        else if (env && !strcmp(env, "amx")) most = 2;
+        else if (env && *env && strcmp(env, "avx512"))
+            ctk_warn("CTK_GEMM_KERNEL=%s is none of avx512, sgemm or amx: taking avx512", env);
         kind = most >= 2 && ctk_gemm_amx_available() ? 2 : most >= 1 && ctk_gemm_avx512() ? 1 : 0;
     }
     return kind;
+}
+
+const char *ctk_gemm_kind_name(void)
+{
+    static const char *names[] = {"OpenBLAS's sgemm", "AVX-512 on packed weights",
+                                  "AMX tiles on bfloat16 pieces"};
+    return names[ctk_gemm_kind()];
 }
 
 int ctk_gemm_available(void) { return ctk_gemm_kind() > 0; }

@@ -46,6 +46,8 @@ size_t ctk_gemm_work(int64_t K);
  * "sgemm" asks for 0, "avx512" for 1 (the default). Fixed at the first call.
  */
 int ctk_gemm_kind(void);
+/* What ctk_gemm_kind() names, for people: "AVX-512 on packed weights", ... */
+const char *ctk_gemm_kind_name(void);
 /* ctk_gemm_kind() > 0: weights are packed for inference. */
 int ctk_gemm_available(void);
 /* 1 when this CPU has AVX-512F (ctk_gemm_packed), whatever the kind in use. */

@@ -184,3 +184,25 @@ maxdiff() {
     run maxdiff "$TMP/auto.tsv" "$TMP/hsw.tsv"
     awk -v d="$output" 'BEGIN { exit !(d <= 1e-5) }'
 }
+
+@test "CTK_GEMM_KERNEL: sgemm and amx give the default's embeddings, --help names the kernel" {
+    pipeline "ctk-encode -m $MODELS/tiny $MODELS/tok.ctk | ctk-cat -c emb > $TMP/def.tsv"
+    for k in sgemm amx avx512; do
+        pipeline "CTK_GEMM_KERNEL=$k ctk-encode -m $MODELS/tiny $MODELS/tok.ctk | ctk-cat -c emb > $TMP/k.tsv"
+        run maxdiff "$TMP/def.tsv" "$TMP/k.tsv"
+        awk -v d="$output" 'BEGIN { exit !(d <= 1e-5) }'
+    done
+    run env CTK_GEMM_KERNEL=sgemm ctk-encode --help
+    [[ "$output" == *"products by OpenBLAS's sgemm"* ]]
+    run env CTK_GEMM_KERNEL=amx ctk-encode --help
+    [[ "$output" == *"products by "* ]]
+}
+
+@test "CTK_GEMM_KERNEL: an unknown value is named in a warning and the default is taken" {
+    run pipeline "CTK_GEMM_KERNEL=avx ctk-encode -m $MODELS/tiny $MODELS/tok.ctk 2>$TMP/err | ctk-cat -c emb > $TMP/k.tsv"
+    [ "$status" -eq 0 ]
+    grep -q "CTK_GEMM_KERNEL=avx is none of avx512, sgemm or amx" "$TMP/err"
+    pipeline "ctk-encode -m $MODELS/tiny $MODELS/tok.ctk | ctk-cat -c emb > $TMP/def.tsv"
+    run maxdiff "$TMP/def.tsv" "$TMP/k.tsv"
+    awk -v d="$output" 'BEGIN { exit !(d <= 1e-6) }'
+}
