@@ -9,8 +9,10 @@
  *     x0y0 + x0y1 + x1y0 + x1y1 + x0y2 + x2y0,
  * each exact in float; what is left out (x1y2, x2y1, x2y2) is below
  * 2^-24·|xy|, the rounding of one float product. Six tile products per
- * block of k cost 6/16 of the float work: the product runs at 1.5 to 2
- * times the AVX-512 kernel's rate here, with sums accumulated in float.
+ * block of k take 6/16 of the time of float FMAs at the peak rates, at most
+ * 2.7 times the AVX-512 kernel's speed; what it reaches on a given CPU is
+ * for bench/gemm/run to say (it times this kernel where AMX is present).
+ * Sums are accumulated in float.
  *
  * Layout. Weights (OC, K) are packed once into panels of 32 columns; per
  * panel, blocks of 32 k; per block, for each 16-column half, the three
