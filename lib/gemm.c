@@ -42,17 +42,23 @@ static int64_t panel_width(int64_t p, int64_t OC)
     return OC - p * NR < NR ? OC - p * NR : NR;
 }
 
+/* What ctk_gemm_packed needs: one tile of a over all of K, CTK_GEMM_WORK at least. */
+static size_t packed_work(int64_t K)
+{
+    size_t min = (size_t)(AS * (K > 0 ? K : 1));
+    return min > CTK_GEMM_WORK ? min : CTK_GEMM_WORK;
+}
+
 size_t ctk_gemm_work(int64_t K)
 {
-    size_t min = (size_t)(AS * (K > 0 ? K : 1)), amx = ctk_gemm_amx_work(K) / sizeof(float);
-    min = amx > min ? amx : min;
-    return min > CTK_GEMM_WORK ? min : CTK_GEMM_WORK;
+    size_t min = packed_work(K), amx = ctk_gemm_amx_work(K) / sizeof(float);
+    return ctk_gemm_kind() == 2 && amx > min ? amx : min;
 }
 
 /* Rows per block: as many whole tiles as the working space holds with all of K. */
 static int64_t block_rows(int64_t K)
 {
-    int64_t tiles = (int64_t)ctk_gemm_work(K) / (AS * K);
+    int64_t tiles = (int64_t)packed_work(K) / (AS * K);
     return (tiles < 1 ? 1 : tiles) * MR;
 }
 
@@ -117,12 +123,23 @@ static void release_pages(void *p, size_t bytes)
 #endif
 }
 
+/* The four arrays of g (L matrices each) and the (OC, K) shape of their matrices. */
+static void layer_arrays(const struct ctk_gemm_layers *g, float *w[4], int64_t oc[4], int64_t k[4])
+{
+    int64_t C = g->C, F = g->F;
+    float *arrays[] = {g->qkvw, g->attprojw, g->fcw, g->fcprojw};
+    int64_t ocs[] = {3 * C, C, F, C}, ks[] = {C, C, C, F};
+    memcpy(w, arrays, sizeof arrays);
+    memcpy(oc, ocs, sizeof ocs);
+    memcpy(k, ks, sizeof ks);
+}
+
 void ctk_gemm_layers_set(struct ctk_gemm_layers *g, int packed)
 {
     if (g->packed == packed) return;
-    int64_t C = g->C, F = g->F, L = g->L;
-    float *w[] = {g->qkvw, g->attprojw, g->fcw, g->fcprojw};
-    int64_t oc[] = {3 * C, C, F, C}, k[] = {C, C, C, F};
+    int64_t C = g->C, F = g->F, L = g->L, oc[4], k[4];
+    float *w[4];
+    layer_arrays(g, w, oc, k);
     if (ctk_gemm_kind() == 2) {
         /* into their own buffer (the pieces take 6 bytes a weight); the floats' pages are
          * returned to the system meanwhile and rebuilt, exactly, on unpacking */
@@ -161,9 +178,9 @@ void ctk_gemm_layers_set(struct ctk_gemm_layers *g, int packed)
 const void *ctk_gemm_layers_weight(const struct ctk_gemm_layers *g, const float *w)
 {
     if (ctk_gemm_kind() != 2) return w;
-    int64_t C = g->C, F = g->F;
-    const float *base[] = {g->qkvw, g->attprojw, g->fcw, g->fcprojw};
-    int64_t oc[] = {3 * C, C, F, C}, k[] = {C, C, C, F};
+    int64_t oc[4], k[4];
+    float *base[4];
+    layer_arrays(g, base, oc, k);
     for (int i = 0; i < 4; i++) {
         int64_t n = oc[i] * k[i];
         if (w >= base[i] && w < base[i] + g->L * n && (w - base[i]) % n == 0)

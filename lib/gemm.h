@@ -30,9 +30,10 @@
 #define CTK_GEMM_NR 32
 
 /*
- * The working space of ctk_gemm_packed (per concurrent call): a block of a's
- * rows over all of K, ctk_gemm_work(K) floats (CTK_GEMM_WORK, 512 KB, or
- * more when K is over 8,192).
+ * The working space of the kernel in use (per concurrent call), in floats:
+ * for ctk_gemm_packed a block of a's rows over all of K (CTK_GEMM_WORK,
+ * 512 KB, or more when K is over 8,192); with AMX (kind 2), at least
+ * ctk_gemm_amx_work(K) bytes.
  */
 #define CTK_GEMM_WORK 131072
 size_t ctk_gemm_work(int64_t K);

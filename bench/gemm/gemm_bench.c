@@ -65,6 +65,8 @@ int main(int argc, char **argv)
     float *w[COPIES], *wp[COPIES];
     void *wx[COPIES] = {NULL};
     int amx = ctk_gemm_amx_available();
+    void *wxk = amx ? malloc(ctk_gemm_amx_work(K)) : NULL; /* the AMX kernel's working space */
+    if (amx && !wxk) return fprintf(stderr, "gemm_bench: out of memory\n"), 1;
     srand(1);
     for (int64_t i = 0; i < M * K; i++) a[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     for (int64_t i = 0; i < OC; i++) b[i] = (float)rand() / (float)RAND_MAX - 0.5f;
@@ -93,7 +95,7 @@ int main(int argc, char **argv)
             ctk_gemm_packed(o2, OC, a, K, wp[r % COPIES], b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
         double t2 = now();
         for (int r = 0; amx && r < reps; r++)
-            ctk_gemm_amx(o3, OC, a, K, wx[r % COPIES], b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
+            ctk_gemm_amx(o3, OC, a, K, wx[r % COPIES], b, CTK_GEMM_NONE, M, K, OC, 0, OC, wxk);
         double t3 = now();
         best_s = t1 - t0 < best_s ? t1 - t0 : best_s;
         best_p = t2 - t1 < best_p ? t2 - t1 : best_p;
