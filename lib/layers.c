@@ -25,6 +25,7 @@
 #ifdef CTK_LAYERS_DOUBLE
 #define GEMM cblas_dgemm
 #define HOT
+#define HOT64
 #define sqrtf sqrt
 #define fabsf fabs
 #else
@@ -32,8 +33,11 @@
 #pragma GCC optimize("O3")
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(CTK_FUZZ)
 #define HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+/* loops of 64-bit products (dropout's hash): x86-64-v4 (AVX-512 with DQ) has them in vectors */
+#define HOT64 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define HOT
+#define HOT64
 #endif
 #endif
 
@@ -340,7 +344,7 @@ static inline float drop_u(uint64_t seed, uint64_t i)
     return (float)(z >> 40) * (1.0f / 16777216.0f);
 }
 
-void dropout_forward_part(float *out, const float *inp, float p, uint64_t seed, int64_t i0,
+HOT64 void dropout_forward_part(float *out, const float *inp, float p, uint64_t seed, int64_t i0,
                           int64_t i1)
 {
     if (p <= 0) {
@@ -357,7 +361,7 @@ void dropout_forward(float *out, const float *inp, float p, uint64_t seed, int64
     dropout_forward_part(out, inp, p, seed, 0, n);
 }
 
-void dropout_backward_part(float *dinp, const float *dout, float p, uint64_t seed, int64_t i0,
+HOT64 void dropout_backward_part(float *dinp, const float *dout, float p, uint64_t seed, int64_t i0,
                            int64_t i1)
 {
     /* forward: out = inp·mask/(1-p) */
