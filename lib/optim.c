@@ -30,6 +30,7 @@ struct ctk_optim *ctk_optim_new(struct ctk_param **p, int np, const struct ctk_a
 {
     struct ctk_optim *opt = xcalloc(1, sizeof *opt);
     opt->o = *o;
+    opt->gscale = 1.0f;
     opt->np = np;
     opt->p = xmallocarray((size_t)np, sizeof *opt->p);
     memcpy(opt->p, p, (size_t)np * sizeof *p);
@@ -219,14 +220,6 @@ static void span_sumsq(struct ctk_optim *opt, void *arg, int i, size_t off, size
     part[k] += s;
 }
 
-static void span_scale(struct ctk_optim *opt, void *arg, int i, size_t off, size_t len, size_t k)
-{
-    float c = *(const float *)arg, *g = opt->p[i]->g + off;
-    (void)k;
-    for (size_t j = 0; j < len; j++)
-        g[j] *= c;
-}
-
 double ctk_optim_clip(struct ctk_optim *opt)
 {
     size_t n = make_items(opt);
@@ -237,15 +230,12 @@ double ctk_optim_clip(struct ctk_optim *opt)
     free(part);
     double norm = sqrt(ss);
     double maxn = opt->o.max_grad_norm;
-    if (maxn > 0 && norm > maxn) {
-        float c = (float)(maxn / (norm + 1e-6));
-        run_items(opt, n, span_scale, &c);
-    }
+    opt->gscale = maxn > 0 && norm > maxn ? (float)(maxn / (norm + 1e-6)) : 1.0f;
     return norm;
 }
 
 struct adam_arg {
-    float b1, b2, step_size, bc2_sqrt, eps;
+    float gscale, b1, b2, step_size, bc2_sqrt, eps;
     double lr;
 };
 
@@ -254,7 +244,8 @@ static void span_adam(struct ctk_optim *opt, void *arg, int i, size_t off, size_
     const struct adam_arg *a = arg;
     struct ctk_param *p = opt->p[i];
     float decay = p->decay ? (float)(1.0 - a->lr * opt->o.weight_decay) : 1.0f;
-    float b1 = a->b1, b2 = a->b2, step_size = a->step_size, bc2_sqrt = a->bc2_sqrt, eps = a->eps;
+    float gs = a->gscale, b1 = a->b1, b2 = a->b2, step_size = a->step_size,
+          bc2_sqrt = a->bc2_sqrt, eps = a->eps;
     float *w = p->w + off, *m = opt->m[i] + off, *v = opt->v[i] + off;
     const float *g = p->g + off;
     (void)k;
@@ -266,11 +257,12 @@ static void span_adam(struct ctk_optim *opt, void *arg, int i, size_t off, size_
      * Packed and scalar IEEE operations round alike, so the values are those
      * of the scalar loop below, element for element.
      */
-    __m128 vdecay = _mm_set1_ps(decay), vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2);
+    __m128 vgs = _mm_set1_ps(gs), vdecay = _mm_set1_ps(decay);
+    __m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2);
     __m128 v1b1 = _mm_set1_ps(1.0f - b1), v1b2 = _mm_set1_ps(1.0f - b2);
     __m128 vstep = _mm_set1_ps(step_size), vbc2 = _mm_set1_ps(bc2_sqrt), veps = _mm_set1_ps(eps);
     for (; j + 4 <= len; j += 4) {
-        __m128 gj = _mm_loadu_ps(g + j);
+        __m128 gj = _mm_mul_ps(_mm_loadu_ps(g + j), vgs);
         __m128 wj = _mm_mul_ps(_mm_loadu_ps(w + j), vdecay);
         __m128 mj = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + j)), _mm_mul_ps(v1b1, gj));
         __m128 vj = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + j)),
@@ -283,9 +275,10 @@ static void span_adam(struct ctk_optim *opt, void *arg, int i, size_t off, size_
     }
 #endif
     for (; j < len; j++) {
+        float gj = g[j] * gs;
         w[j] *= decay;
-        m[j] = b1 * m[j] + (1.0f - b1) * g[j];
-        v[j] = b2 * v[j] + (1.0f - b2) * g[j] * g[j];
+        m[j] = b1 * m[j] + (1.0f - b1) * gj;
+        v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
         w[j] -= step_size * m[j] / (sqrtf(v[j]) / bc2_sqrt + eps);
     }
 }
@@ -296,13 +289,19 @@ void ctk_optim_step(struct ctk_optim *opt, double lr)
     opt->t++;
     double bc1 = 1.0 - pow(o->beta1, (double)opt->t);
     double bc2 = 1.0 - pow(o->beta2, (double)opt->t);
-    struct adam_arg a = {(float)o->beta1, (float)o->beta2, (float)(lr / bc1), (float)sqrt(bc2),
-                         (float)o->eps, lr};
+    struct adam_arg a = {.gscale = opt->gscale,
+                         .b1 = (float)o->beta1,
+                         .b2 = (float)o->beta2,
+                         .step_size = (float)(lr / bc1),
+                         .bc2_sqrt = (float)sqrt(bc2),
+                         .eps = (float)o->eps,
+                         .lr = lr};
     for (int i = 0; i < opt->np; i++)
         if (opt->p[i]->row_len > 0)
             for (size_t k = 0; k < opt->nrows[i]; k++)
                 ctk_optim_mark_ever(opt, i, opt->rows[i][k]);
     run_items(opt, make_items(opt), span_adam, &a);
+    opt->gscale = 1.0f;
 }
 
 static void span_zero(struct ctk_optim *opt, void *arg, int i, size_t off, size_t len, size_t k)
@@ -315,6 +314,7 @@ static void span_zero(struct ctk_optim *opt, void *arg, int i, size_t off, size_
 void ctk_optim_zero_grad(struct ctk_optim *opt)
 {
     run_items(opt, make_items(opt), span_zero, NULL);
+    opt->gscale = 1.0f;
     for (int i = 0; i < opt->np; i++) {
         for (size_t k = 0; k < opt->nrows[i]; k++)
             opt->rowmark[i][opt->rows[i][k]] = 0;

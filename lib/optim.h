@@ -50,6 +50,7 @@ struct ctk_optim {
     struct ctk_param **p;  /* (np) parameters, the caller's */
     float **m, **v;        /* (np) first and second moments, each p[i]->n floats */
     int64_t t;             /* optimizer steps done */
+    float gscale;          /* clipping's factor, applied to the gradients by the next step */
     /* sparse parameters: rows touched since the last zero_grad */
     uint8_t **rowmark;     /* (np) one flag per row, NULL for dense */
     int64_t **rows;        /* (np) the touched rows, in first-touch order */
@@ -77,13 +78,16 @@ double ctk_optim_lr(const struct ctk_adamw_opts *o, int64_t s);
 
 /*
  * Global L2 norm of every gradient (sparse ones over the collected rows),
- * then, if max_grad_norm > 0 and the norm exceeds it, scale every gradient
- * by max_grad_norm / (norm + 1e-6) (clip_grad_norm_). Returns the norm
- * before clipping.
+ * then, if max_grad_norm > 0 and the norm exceeds it, the factor
+ * max_grad_norm / (norm + 1e-6) by which every gradient is scaled
+ * (clip_grad_norm_). The next ctk_optim_step applies the factor as it reads
+ * each gradient, in the same float product, so that the gradients are not
+ * rewritten in a pass of their own; the gradients in memory stay as they
+ * are. Returns the norm before clipping.
  */
 double ctk_optim_clip(struct ctk_optim *opt);
 
-/* One AdamW update with learning rate lr; t += 1. */
+/* One AdamW update with learning rate lr on the gradients times clipping's factor; t += 1. */
 void ctk_optim_step(struct ctk_optim *opt, double lr);
 
 /*
