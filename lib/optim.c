@@ -211,13 +211,22 @@ static void run_items(struct ctk_optim *opt, size_t nitems, span_fn *fn, void *a
         pthread_join(tid[t], NULL);
 }
 
+/*
+ * Squares summed in double in 8 interleaved sums (element j into sum j % 8,
+ * added up in a fixed order at the end): independent chains, which the
+ * compiler puts in vectors, where one running sum would wait on each add.
+ */
 static void span_sumsq(struct ctk_optim *opt, void *arg, int i, size_t off, size_t len, size_t k)
 {
-    double *part = arg, s = 0;
+    double *part = arg, s[8] = {0};
     const float *g = opt->p[i]->g + off;
-    for (size_t j = 0; j < len; j++)
-        s += (double)g[j] * g[j];
-    part[k] += s;
+    size_t j = 0;
+    for (; j + 8 <= len; j += 8)
+        for (int l = 0; l < 8; l++)
+            s[l] += (double)g[j + l] * g[j + l];
+    for (; j < len; j++)
+        s[j % 8] += (double)g[j] * g[j];
+    part[k] += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 double ctk_optim_clip(struct ctk_optim *opt)
