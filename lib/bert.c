@@ -20,7 +20,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "bert.h"
@@ -31,27 +30,6 @@
 #include "model.h"
 #include "pool.h"
 #include "rng.h"
-
-/*
- * Large buffers (weights, gradients, activations): 2 MB aligned and marked
- * for transparent huge pages, so that touching 100 MB of weights costs tens
- * of page faults rather than 25,000, and the sgemms walk fewer TLB entries.
- * Freed with free().
- */
-static float *big_alloc(size_t n, int zero)
-{
-    size_t bytes;
-    if (ctk_mul_overflow(n ? n : 1, sizeof(float), &bytes)) ctk_die("out of memory");
-    void *p = NULL;
-    size_t align = (size_t)2 << 20;
-    if (bytes < align) return zero ? xcalloc(n ? n : 1, sizeof(float)) : xmalloc(bytes);
-    if (posix_memalign(&p, align, bytes) != 0) ctk_die("out of memory (%zu bytes)", bytes);
-#ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-    if (zero) memset(p, 0, bytes);
-    return p;
-}
 
 /* ------------------------------------------------------------------------ */
 /* The model                                                                 */
@@ -205,7 +183,7 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
         };
         size_t total = 0;
         for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += sz[i];
-        a->mem = big_alloc(total, 0);
+        a->mem = xbigalloc(total, sizeof(float), 0);
         float *m = a->mem;
         float **ptrs[] = {&a->embsum, &a->embmean, &a->embrstd, &a->x, &a->qkv, &a->atty,
                           &a->res1, &a->mean1, &a->rstd1, &a->h1, &a->ff, &a->ffg, &a->res2,
@@ -630,7 +608,7 @@ static void bert_backward(struct ctk_encoder *enc, const float *demb)
     int64_t need = N * (7 * C + 2 * I) + S * C;
     if (need > b->bw_cap) {
         free(b->bw_mem);
-        b->bw_mem = big_alloc((size_t)need, 0);
+        b->bw_mem = xbigalloc((size_t)need, sizeof(float), 0);
         b->bw_cap = need;
     }
     float *dx = b->bw_mem, *dres = dx + N * C, *dh1 = dres + N * C, *dtmp = dh1 + N * C;
@@ -847,7 +825,7 @@ void ctk_bert_alloc_grads(struct ctk_encoder *enc)
     struct bert *b = enc->impl;
     if (enc->params[0].g) return;
     ctk_gemm_layers_set(&b->lin, 0);
-    float *g = big_alloc(b->nparams_floats, 1);
+    float *g = xbigalloc(b->nparams_floats, sizeof(float), 1);
     for (int i = 0; i < enc->nparams; i++) enc->params[i].g = g + (enc->params[i].w - b->params_mem);
 }
 
@@ -894,7 +872,7 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
     size_t sz[NPARAM_TENSORS + 1], total = 0;
     bert_param_sizes(sz, &b->cfg);
     for (int i = 0; i <= NPARAM_TENSORS; i++) total += sz[i];
-    b->params_mem = big_alloc(total, 0);
+    b->params_mem = xbigalloc(total, sizeof(float), 0);
     b->nparams_floats = total;
     bert_point_params(&b->p, b->params_mem, &b->cfg);
     bert_make_params(enc, b);

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -205,6 +206,23 @@ void *xreallocarray(void *p, size_t n, size_t size)
     size_t t;
     if (ctk_mul_overflow(n, size, &t)) ctk_die("allocation size overflow (%zu x %zu)", n, size);
     return xrealloc(p, t);
+}
+
+void *xbigalloc(size_t n, size_t size, int zero)
+{
+    size_t bytes, align = (size_t)2 << 20;
+    void *p = NULL;
+    if (ctk_mul_overflow(n ? n : 1, size ? size : 1, &bytes))
+        ctk_die("allocation size overflow (%zu x %zu)", n, size);
+    if (bytes < align) p = xmalloc(bytes);
+    else {
+        if (posix_memalign(&p, align, bytes) != 0) ctk_die("out of memory (allocating %zu bytes)", bytes);
+#ifdef MADV_HUGEPAGE
+        madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    }
+    if (zero) memset(p, 0, bytes);
+    return p;
 }
 
 char *xstrdup(const char *s)

@@ -79,6 +79,16 @@ void *xrealloc(void *p, size_t n);
 void *xmallocarray(size_t n, size_t size);
 void *xreallocarray(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
+/*
+ * Large buffers (weights, gradients, optimizer moments, activations): n
+ * elements of size bytes, 2 MB aligned and marked for transparent huge
+ * pages when 2 MB or more, so that touching 100 MB costs tens of page
+ * faults rather than 25,000 and products walk fewer TLB entries. zero: the
+ * pages are written with zeros now, on this thread (first reads of lazily
+ * zeroed pages map the shared zero page, and the write after it faults
+ * again and flushes every thread's TLB). Freed with free().
+ */
+void *xbigalloc(size_t n, size_t size, int zero);
 /* 1 if a*b overflows size_t, else stores the product. */
 int ctk_mul_overflow(size_t a, size_t b, size_t *out);
 

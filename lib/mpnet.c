@@ -194,7 +194,7 @@ static void alloc_acts(struct mpnet *b, int64_t N, int64_t S, int64_t att_total,
                    (size_t)capS * C, (size_t)capS};
     size_t total = 0;
     for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += sz[i];
-    a->mem = xmallocarray(total, sizeof(float));
+    a->mem = xbigalloc(total, sizeof(float), 0);
     float *m = a->mem;
     float **ptrs[] = {&a->embsum, &a->embmean, &a->embrstd, &a->x, &a->qkv, &a->atty, &a->res1,
                       &a->mean1, &a->rstd1, &a->h1, &a->ff, &a->ffg, &a->res2, &a->mean2,
@@ -653,7 +653,7 @@ static void mpnet_backward(struct ctk_encoder *enc, const float *demb)
     int64_t need = N * (7 * C + 2 * I) + S * C + S * H * NBUCKETS;
     if (need > b->bw_cap) {
         free(b->bw_mem);
-        b->bw_mem = xmallocarray((size_t)need, sizeof(float));
+        b->bw_mem = xbigalloc((size_t)need, sizeof(float), 0);
         b->bw_cap = need;
     }
     float *dx = b->bw_mem, *dres = dx + N * C, *dh1 = dres + N * C, *dtmp = dh1 + N * C;
@@ -883,7 +883,7 @@ void ctk_mpnet_alloc_grads(struct ctk_encoder *enc)
     struct mpnet *b = enc->impl;
     if (enc->params[0].g) return;
     ctk_gemm_layers_set(&b->lin, 0);
-    float *g = xcalloc(b->nparams_floats, sizeof(float));
+    float *g = xbigalloc(b->nparams_floats, sizeof(float), 1);
     for (int i = 0; i < enc->nparams; i++) enc->params[i].g = g + (enc->params[i].w - b->params_mem);
 }
 
@@ -927,7 +927,7 @@ struct ctk_encoder *ctk_mpnet_open(const char *dir, int threads, struct ctk_err 
     size_t sz[NPARAM_TENSORS], total = 0;
     mpnet_param_sizes(sz, &b->cfg);
     for (int i = 0; i < NPARAM_TENSORS; i++) total += sz[i];
-    b->params_mem = xmallocarray(total, sizeof(float));
+    b->params_mem = xbigalloc(total, sizeof(float), 0);
     b->nparams_floats = total;
     mpnet_point_params(&b->p, b->params_mem, &b->cfg);
     make_params(enc, b);

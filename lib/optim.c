@@ -45,8 +45,11 @@ struct ctk_optim *ctk_optim_new(struct ctk_param **p, int np, const struct ctk_a
     opt->never = xcalloc((size_t)np, sizeof *opt->never);
     opt->capever = xcalloc((size_t)np, sizeof *opt->capever);
     for (int i = 0; i < np; i++) {
-        opt->m[i] = xcalloc(p[i]->n, sizeof(float));
-        opt->v[i] = xcalloc(p[i]->n, sizeof(float));
+        /* dense moments are all written on the first step: zeroed pages now; sparse ones are
+         * touched a row at a time, so their untouched pages are never mapped (calloc) */
+        int sparse = p[i]->row_len > 0;
+        opt->m[i] = sparse ? xcalloc(p[i]->n, sizeof(float)) : xbigalloc(p[i]->n, sizeof(float), 1);
+        opt->v[i] = sparse ? xcalloc(p[i]->n, sizeof(float)) : xbigalloc(p[i]->n, sizeof(float), 1);
         if (p[i]->row_len > 0) {
             opt->rowmark[i] = xcalloc(p[i]->n / p[i]->row_len, 1);
             opt->evermark[i] = xcalloc(p[i]->n / p[i]->row_len, 1);
