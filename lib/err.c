@@ -216,7 +216,8 @@ void *xbigalloc(size_t n, size_t size, int zero)
         ctk_die("allocation size overflow (%zu x %zu)", n, size);
     if (bytes < align) p = xmalloc(bytes);
     else {
-        if (posix_memalign(&p, align, bytes) != 0) ctk_die("out of memory (allocating %zu bytes)", bytes);
+        if (posix_memalign(&p, align, bytes) != 0)
+            ctk_die("out of memory (allocating %zu bytes)", bytes);
 #ifdef MADV_HUGEPAGE
         madvise(p, bytes, MADV_HUGEPAGE);
 #endif

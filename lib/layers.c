@@ -345,7 +345,7 @@ static inline float drop_u(uint64_t seed, uint64_t i)
 }
 
 HOT64 void dropout_forward_part(float *out, const float *inp, float p, uint64_t seed, int64_t i0,
-                          int64_t i1)
+                                int64_t i1)
 {
     if (p <= 0) {
         if (out != inp && i1 > i0) memmove(out + i0, inp + i0, (size_t)(i1 - i0) * sizeof *out);
@@ -361,8 +361,8 @@ void dropout_forward(float *out, const float *inp, float p, uint64_t seed, int64
     dropout_forward_part(out, inp, p, seed, 0, n);
 }
 
-HOT64 void dropout_backward_part(float *dinp, const float *dout, float p, uint64_t seed, int64_t i0,
-                           int64_t i1)
+HOT64 void dropout_backward_part(float *dinp, const float *dout, float p, uint64_t seed,
+                                 int64_t i0, int64_t i1)
 {
     /* forward: out = inp·mask/(1-p) */
     if (p <= 0) {
