@@ -50,7 +50,7 @@ struct ctk_optim *ctk_optim_new(struct ctk_param **p, int np, const struct ctk_a
         int sparse = p[i]->row_len > 0;
         opt->m[i] = sparse ? xcalloc(p[i]->n, sizeof(float)) : xbigalloc(p[i]->n, sizeof(float), 1);
         opt->v[i] = sparse ? xcalloc(p[i]->n, sizeof(float)) : xbigalloc(p[i]->n, sizeof(float), 1);
-        if (p[i]->row_len > 0) {
+        if (sparse) {
             opt->rowmark[i] = xcalloc(p[i]->n / p[i]->row_len, 1);
             opt->evermark[i] = xcalloc(p[i]->n / p[i]->row_len, 1);
         }
@@ -313,7 +313,6 @@ void ctk_optim_step(struct ctk_optim *opt, double lr)
             for (size_t k = 0; k < opt->nrows[i]; k++)
                 ctk_optim_mark_ever(opt, i, opt->rows[i][k]);
     run_items(opt, make_items(opt), span_adam, &a);
-    opt->gscale = 1.0f;
 }
 
 static void span_zero(struct ctk_optim *opt, void *arg, int i, size_t off, size_t len, size_t k)

@@ -50,7 +50,7 @@ struct ctk_optim {
     struct ctk_param **p;  /* (np) parameters, the caller's */
     float **m, **v;        /* (np) first and second moments, each p[i]->n floats */
     int64_t t;             /* optimizer steps done */
-    float gscale;          /* clipping's factor, applied to the gradients by the next step */
+    float gscale;          /* clipping's factor of the gradients in memory, 1 once zeroed */
     /* sparse parameters: rows touched since the last zero_grad */
     uint8_t **rowmark;     /* (np) one flag per row, NULL for dense */
     int64_t **rows;        /* (np) the touched rows, in first-touch order */
@@ -80,8 +80,9 @@ double ctk_optim_lr(const struct ctk_adamw_opts *o, int64_t s);
  * Global L2 norm of every gradient (sparse ones over the collected rows),
  * then, if max_grad_norm > 0 and the norm exceeds it, the factor
  * max_grad_norm / (norm + 1e-6) by which every gradient is scaled
- * (clip_grad_norm_). The next ctk_optim_step applies the factor as it reads
- * each gradient, in the same float product, so that the gradients are not
+ * (clip_grad_norm_). The factor stays with the gradients until
+ * ctk_optim_zero_grad: each ctk_optim_step applies it as it reads a
+ * gradient, in the same float product, so that the gradients are not
  * rewritten in a pass of their own; the gradients in memory stay as they
  * are. Returns the norm before clipping.
  */
