@@ -121,8 +121,9 @@ struct bert {
     int blas_threads;       /* sgemm threaded by OpenBLAS (else: split over our pool) */
     struct ctk_pool pool_threads;
     struct ctk_gemm_layers lin; /* the layers' linear weights, packed in inference (lib/gemm.h) */
-    float *scratch;         /* (threads, 2·Tmax²) attention working space */
+    float *scratch;         /* (threads, scratch_per) attention working space */
     int64_t scratch_T;
+    size_t scratch_per;     /* floats per thread: 2·Tmax², or the fused kernel's if more */
     struct bert_acts a;
     /* what the last forward saw, for backward */
     struct ctk_tokens t;
@@ -368,8 +369,13 @@ static void att_item(void *ctx, int64_t item, int thread)
     int64_t s = item / H, h = item % H;
     int64_t o = j->offsets[s], T = j->offsets[s + 1] - o;
     if (T == 0) return;
-    float *scratch = b->scratch + (int64_t)thread * 2 * b->scratch_T * b->scratch_T;
+    float *scratch = b->scratch + (size_t)thread * b->scratch_per;
     float *att = j->att ? j->att + b->a.att_off[s] : NULL;
+    if (!j->dqkv && !att && j->p == 0 && ctk_gemm_attention_fits(C / H)) {
+        ctk_gemm_attention(j->out + o * C, C, j->qkv + o * 3 * C, C, C / H, T, h,
+                           1 / sqrtf((float)(C / H)), NULL, scratch);
+        return;
+    }
     uint64_t seed = j->seed ^ ((uint64_t)s * 0xd1b54a32d192ed03ULL);
     if (j->dqkv)
         attention_backward(j->dqkv + o * 3 * C, scratch, j->dout + o * C, att, j->qkv + o * 3 * C,
@@ -495,8 +501,10 @@ static int check_tokens(const struct bert *b, const struct ctk_tokens *t, struct
 static void ensure_scratch(struct bert *b, int64_t Tmax)
 {
     if (Tmax <= b->scratch_T) return;
+    size_t fused = ctk_gemm_attention_work(Tmax, b->cfg.C / b->cfg.H);
+    b->scratch_per = (size_t)(2 * Tmax * Tmax) > fused ? (size_t)(2 * Tmax * Tmax) : fused;
     free(b->scratch);
-    b->scratch = xmallocarray((size_t)(b->threads * 2 * Tmax * Tmax), sizeof(float));
+    b->scratch = xmallocarray((size_t)b->threads * b->scratch_per, sizeof(float));
     b->scratch_T = Tmax;
 }
 

@@ -1,5 +1,6 @@
 /*
- * gemm.c -- a linear layer's product over a weight packed once (see gemm.h).
+ * gemm.c -- a linear layer's product over a weight packed once, and
+ * attention for inference on the same kind of kernel (see gemm.h).
  *
  * Blocking, outside in: rows of a in blocks (as many 14-row tiles as 512 KB
  * holds with all of K: a block stays in L2), then the panels of the
@@ -16,10 +17,17 @@
  * cache line) per k whatever the tile's height, made by 16 × 16 transposes
  * in registers.
  *
+ * Attention, per sequence and head: a block of 14 query rows against all
+ * keys (packed as the rows of a above, 16 keys per tile), the exponentials
+ * in place, then the block's outputs over the values' rows as they lie in
+ * qkv; the scores stay in L1, and the division by each row's sum is done
+ * once per output instead of once per probability.
+ *
  * The library is built for baseline x86-64: the kernels are compiled for
  * AVX-512F (target attribute); callers check ctk_gemm_available() and keep
  * sgemm on unpacked weights elsewhere.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -456,6 +464,141 @@ void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const 
     ctk_pool_run(pool, (M + rows - 1) / rows * ((OC + cols - 1) / cols), pool_item, &j);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Attention of one sequence and head, for inference                         */
+
+#define ATT_R 14 /* query rows per block: 2 × 14 accumulators, as tile() */
+
+int ctk_gemm_attention_fits(int64_t hs) { return ctk_gemm_available() && hs > 0 && hs % 32 == 0; }
+
+/* Keys' columns rounded up to whole pairs of vectors. */
+static int64_t att_cols(int64_t T) { return (T + 31) / 32 * 32; }
+
+size_t ctk_gemm_attention_work(int64_t T, int64_t hs)
+{
+    return (size_t)(att_cols(T) * (hs + ATT_R));
+}
+
+/*
+ * acc[i] (rows i < mr, 32 columns in two vectors) = Σ_k a[i·lda + k] ·
+ * (b0, b1)[k·ldb ..]: the scores (a the queries, b the keys as packed
+ * tiles, 16 floats per k) or the weighted sum (a the scores, b the values'
+ * rows). Then, scores (out_s): times scale, plus the relative bias
+ * brow[T-1 - i + j] when brow, into out_s rows; weighted sum: times inv[i]
+ * into out rows.
+ */
+AVX512 static inline __attribute__((always_inline)) void
+att_tile(const int mr, const float *a, int64_t lda, const float *b0p, const float *b1p,
+         int64_t ldb, int64_t kc, float *out, int64_t ldo, const float *inv, float scale,
+         const float *brow, int64_t bias0, __mmask16 m0, __mmask16 m1)
+{
+    __m512 c0[ATT_R], c1[ATT_R];
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
+        c0[i] = _mm512_setzero_ps();
+        c1[i] = _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b0p + k * ldb), b1 = _mm512_loadu_ps(b1p + k * ldb);
+#pragma GCC unroll 14
+        for (int i = 0; i < mr; i++) {
+            __m512 av = _mm512_set1_ps(a[i * lda + k]);
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+        }
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
+        if (inv) {
+            __m512 f = _mm512_set1_ps(inv[i]);
+            _mm512_storeu_ps(out + i * ldo, _mm512_mul_ps(c0[i], f));
+            _mm512_storeu_ps(out + i * ldo + 16, _mm512_mul_ps(c1[i], f));
+        } else {
+            __m512 f = _mm512_set1_ps(scale);
+            c0[i] = _mm512_mul_ps(c0[i], f);
+            c1[i] = _mm512_mul_ps(c1[i], f);
+            if (brow) {
+                const float *br = brow + bias0 - i;
+                c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, br));
+                c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, br + 16));
+            }
+            _mm512_storeu_ps(out + i * ldo, c0[i]);
+            _mm512_storeu_ps(out + i * ldo + 16, c1[i]);
+        }
+    }
+}
+
+#define ATT_CASE(n)                                                                            \
+    case n:                                                                                    \
+        att_tile(n, a, lda, b0p, b1p, ldb, kc, out, ldo, inv, scale, brow, bias0, m0, m1);     \
+        break;
+
+AVX512 static void att_tile_any(int mr, const float *a, int64_t lda, const float *b0p,
+                                const float *b1p, int64_t ldb, int64_t kc, float *out,
+                                int64_t ldo, const float *inv, float scale, const float *brow,
+                                int64_t bias0, __mmask16 m0, __mmask16 m1)
+{
+    switch (mr) {
+        ATT_CASE(1) ATT_CASE(2) ATT_CASE(3) ATT_CASE(4) ATT_CASE(5) ATT_CASE(6) ATT_CASE(7)
+        ATT_CASE(8) ATT_CASE(9) ATT_CASE(10) ATT_CASE(11) ATT_CASE(12) ATT_CASE(13) ATT_CASE(14)
+    default: abort();
+    }
+}
+
+/* Row r of the scores (n valid of its columns) to e^(s - max); returns 1 / the sum. */
+AVX512 static float att_exp_row(float *r, int64_t n)
+{
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        mv = _mm512_mask_max_ps(mv, m, mv, _mm512_loadu_ps(r + j));
+    }
+    __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(mv)), sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 x = _mm512_sub_ps(_mm512_loadu_ps(r + j), mx);
+        __m512 e = _mm512_maskz_mov_ps(m, ctk_gemm_exp16(x));
+        _mm512_storeu_ps(r + j, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    return 1 / _mm512_reduce_add_ps(sum);
+}
+
+/*
+ * Per block of query rows: the block's scores against all keys (packed once
+ * per call as tiles of 16 keys, k-major), their exponentials in place, then
+ * the block's outputs, 32 columns at a time, scaled by the rows' 1 / sum:
+ * the scores never leave L1.
+ */
+void ctk_gemm_attention(float *out, int64_t ldo, const float *qkv, int64_t C, int64_t hs,
+                        int64_t T, int64_t h, float scale, const float *brow, float *work)
+{
+    int64_t C3 = 3 * C, Tp = att_cols(T);
+    const float *q = qkv + h * hs, *k = qkv + C + h * hs, *v = qkv + 2 * C + h * hs;
+    float *kt = work, *s = work + Tp * hs, inv[ATT_R];
+    for (int64_t j = 0; j < Tp; j += 16) {
+        if (j < T) pack_tile(kt + j * hs, k, C3, j, T - j < 16 ? (int)(T - j) : 16, hs);
+        else memset(kt + j * hs, 0, (size_t)(16 * hs) * sizeof *kt);
+    }
+    for (int64_t i0 = 0; i0 < T; i0 += ATT_R) {
+        int mr = T - i0 < ATT_R ? (int)(T - i0) : ATT_R;
+        for (int64_t j = 0; j < Tp; j += 32) {
+            __mmask16 m0 = 0, m1 = 0;
+            if (brow) {
+                m0 = T - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (T - j)) - 1);
+                m1 = T - j >= 32 ? (__mmask16)0xffff
+                     : T - j <= 16 ? 0 : (__mmask16)((1u << (T - j - 16)) - 1);
+            }
+            att_tile_any(mr, q + i0 * C3, C3, kt + j * hs, kt + (j + 16) * hs, 16, hs, s + j, Tp,
+                         NULL, scale, brow, T - 1 - i0 + j, m0, m1);
+        }
+        for (int i = 0; i < mr; i++) inv[i] = att_exp_row(s + i * Tp, T);
+        for (int64_t c = 0; c < hs; c += 32)
+            att_tile_any(mr, s, Tp, v + c, v + c + 16, C3, T, out + i0 * ldo + h * hs + c, ldo,
+                         inv, 0, NULL, 0, 0, 0);
+    }
+}
+
 #else /* not x86-64 with GCC or clang: callers keep sgemm */
 
 int ctk_gemm_avx512(void) { return 0; }
@@ -470,6 +613,16 @@ void ctk_gemm_packed(float *out, int64_t ldo, const float *a, int64_t lda, const
 void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const float *a,
                           const void *wp, const float *bias, int act, int64_t M, int64_t K,
                           int64_t OC)
+{
+    abort();
+}
+
+int ctk_gemm_attention_fits(int64_t hs) { return 0; }
+
+size_t ctk_gemm_attention_work(int64_t T, int64_t hs) { return 0; }
+
+void ctk_gemm_attention(float *out, int64_t ldo, const float *qkv, int64_t C, int64_t hs,
+                        int64_t T, int64_t h, float scale, const float *brow, float *work)
 {
     abort();
 }

@@ -113,6 +113,20 @@ void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const 
                           int64_t OC);
 
 /*
+ * Attention of one sequence (T tokens) and head h for inference, no
+ * dropout, the probabilities not kept: out[i, h·hs + c] = Σ_j p_ij ·
+ * v[j, c], p_i = softmax_j(q_i·k_j·scale + brow[T-1 - i + j]) (brow NULL:
+ * no bias; else its 2T - 1 biases by offset j - i, as MPNet's relative
+ * positions). qkv: (T, 3C) rows [q | k | v], heads of hs columns; out at
+ * row stride ldo. Where ctk_gemm_attention_fits(hs) (the AVX-512 kernel in
+ * use, hs a multiple of 32); work: ctk_gemm_attention_work(T, hs) floats.
+ */
+int ctk_gemm_attention_fits(int64_t hs);
+size_t ctk_gemm_attention_work(int64_t T, int64_t hs);
+void ctk_gemm_attention(float *out, int64_t ldo, const float *qkv, int64_t C, int64_t hs,
+                        int64_t T, int64_t h, float scale, const float *brow, float *work);
+
+/*
  * The AMX kernel (lib/gemm_amx.c), for CPUs with AMX-BF16 and AVX512-BF16
  * whose kernel grants the tile state: a weight (OC, K) is packed, as
  * three bfloat16 pieces that sum exactly to each float, into

@@ -147,8 +147,9 @@ struct mpnet {
     int threads;
     struct ctk_pool workers; /* the threads, persistent across forward passes */
     struct ctk_gemm_layers lin; /* the layers' linear weights, packed in inference (lib/gemm.h) */
-    float *scratch;         /* (threads, 2·Tmax²) */
+    float *scratch;         /* (threads, scratch_per) */
     int64_t scratch_T;
+    size_t scratch_per;     /* floats per thread: 2·Tmax² (or the fused kernel's) + 2·Tmax */
     struct mpnet_acts a;
     /* the last training forward's batch */
     struct ctk_tokens t;
@@ -429,6 +430,12 @@ static void att_one(struct att_job *j, int64_t item, float *scratch)
     float *a = j->att ? j->att + b->a.att_off[s] + h * T * T : s1;
     uint64_t seed = j->seed ^ ((uint64_t)item * 0xd1b54a32d192ed03ULL);
     float p = j->p;
+    if (!j->dqkv && !j->att && p == 0 && ctk_gemm_attention_fits(hs)) {
+        float *bias = scratch + ctk_gemm_attention_work(T, hs);
+        bias_row(bias, b->p.relb, H, h, T);
+        ctk_gemm_attention(j->out + o * C, C, qkv, C, hs, T, h, scale, bias, scratch);
+        return;
+    }
     if (!j->dqkv) {
         /* a = softmax(q·kᵀ/√hs + bias), dropped out, times v */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0, a, T);
@@ -492,8 +499,7 @@ static void att_range(void *arg, int t, int64_t lo, int64_t hi)
 {
     struct att_job *j = arg;
     struct mpnet *b = j->b;
-    int64_t Tm = b->scratch_T;
-    float *scratch = b->scratch + (int64_t)t * (2 * Tm * Tm + 2 * Tm);
+    float *scratch = b->scratch + (size_t)t * b->scratch_per;
     for (int64_t i = lo; i < hi; i++) att_one(j, i, scratch);
 }
 
@@ -540,8 +546,11 @@ static void positions(int32_t *pos, const int32_t *ids, const int64_t *offsets, 
 static void ensure_scratch(struct mpnet *b, int64_t Tmax)
 {
     if (Tmax <= b->scratch_T) return;
+    size_t fused = ctk_gemm_attention_work(Tmax, b->cfg.C / b->cfg.H);
+    b->scratch_per = (size_t)(2 * Tmax * Tmax) > fused ? (size_t)(2 * Tmax * Tmax) : fused;
+    b->scratch_per += (size_t)(2 * Tmax); /* the bias by offset */
     free(b->scratch);
-    b->scratch = xmallocarray((size_t)(b->threads * (2 * Tmax * Tmax + 2 * Tmax)), sizeof(float));
+    b->scratch = xmallocarray((size_t)b->threads * b->scratch_per, sizeof(float));
     b->scratch_T = Tmax;
 }
 

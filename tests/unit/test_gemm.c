@@ -18,6 +18,12 @@
  *     version, with 1 and 3 threads, row or column split, with and without
  *     GELU, bit-identical to the single call.
  *
+ *  5. attention for inference (ctk_gemm_attention) within 2e-6 + 1e-5
+ *     relative of softmax(q·kᵀ·scale + bias)·v in double, for T around the
+ *     14-row blocks and the 16- and 32-key tiles, head sizes 32 to 128,
+ *     with and without the relative bias; working space filled with NaN
+ *     first, the other heads' columns of out left untouched.
+ *
  * Skipped (exit 77) on a CPU without AVX-512F, where callers keep sgemm.
  */
 #include <math.h>
@@ -111,6 +117,56 @@ static void check_gelu_range(void)
     free(work);
 }
 
+static double check_attention(struct ctk_rng *r, int64_t T, int64_t hs, int with_bias)
+{
+    int64_t H = 3, C = H * hs, ldo = C + 5, h = 1;
+    float *qkv = random_floats(r, T * 3 * C), *brow = random_floats(r, 2 * T - 1);
+    for (int64_t i = 0; i < T * 3 * C; i++) qkv[i] *= 2; /* scores spread over several units */
+    float *out = xmallocarray((size_t)(T * ldo), sizeof *out);
+    for (int64_t i = 0; i < T * ldo; i++) out[i] = 7;
+    size_t nw = ctk_gemm_attention_work(T, hs);
+    float *work = xmallocarray(nw, sizeof *work);
+    for (size_t i = 0; i < nw; i++) work[i] = NAN;
+    float scale = 1 / sqrtf((float)hs);
+    const float *bias = with_bias ? brow : NULL;
+    ctk_gemm_attention(out, ldo, qkv, C, hs, T, h, scale, bias, work);
+
+    double *p = xmallocarray((size_t)T, sizeof *p);
+    double worst = 0;
+    int untouched = 1;
+    for (int64_t i = 0; i < T; i++) {
+        const float *q = qkv + i * 3 * C + h * hs;
+        double mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < T; j++) {
+            const float *k = qkv + j * 3 * C + C + h * hs;
+            double d = 0;
+            for (int64_t c = 0; c < hs; c++) d += (double)q[c] * k[c];
+            p[j] = d * scale + (bias ? bias[T - 1 - i + j] : 0);
+            mx = p[j] > mx ? p[j] : mx;
+        }
+        for (int64_t j = 0; j < T; j++) sum += p[j] = exp(p[j] - mx);
+        for (int64_t c = 0; c < hs; c++) {
+            double want = 0;
+            for (int64_t j = 0; j < T; j++)
+                want += p[j] / sum * qkv[j * 3 * C + 2 * C + h * hs + c];
+            double err = fabs(out[i * ldo + h * hs + c] - want) / (2e-6 + 1e-5 * fabs(want));
+            worst = err > worst || isnan(err) ? (isnan(err) ? INFINITY : err) : worst;
+        }
+        for (int64_t c = 0; c < ldo; c++)
+            if ((c < h * hs || c >= (h + 1) * hs) && out[i * ldo + c] != 7) untouched = 0;
+    }
+    CHECK(worst <= 1, "attention T=%lld hs=%lld bias=%d: off by %.3g of the tolerance",
+          (long long)T, (long long)hs, with_bias, worst);
+    CHECK(untouched, "attention T=%lld hs=%lld: wrote outside head %lld's columns", (long long)T,
+          (long long)hs, (long long)h);
+    free(p);
+    free(work);
+    free(out);
+    free(qkv);
+    free(brow);
+    return worst;
+}
+
 int main(void)
 {
     setenv("CTK_GEMM_KERNEL", "avx512", 1); /* the pool runs this kernel, whatever is asked */
@@ -138,5 +194,17 @@ int main(void)
         check_pool(&r, 3, 250, 70, 33, act);   /* rows split */
         check_pool(&r, 2, 300, 64, 1536, act); /* rows split, blocks of rows */
     }
+    static const int64_t Ts[] = {1, 2, 13, 14, 15, 16, 17, 28, 31, 32, 33, 70, 130};
+    static const int64_t hss[] = {32, 64, 128};
+    double worst = 0;
+    for (size_t i = 0; i < sizeof Ts / sizeof *Ts; i++)
+        for (size_t j = 0; j < sizeof hss / sizeof *hss; j++)
+            for (int bias = 0; bias < 2; bias++) {
+                double w = check_attention(&r, Ts[i], hss[j], bias);
+                worst = w > worst ? w : worst;
+            }
+    printf("attention: worst error %.3g of the tolerance (2e-6 + 1e-5 relative)\n", worst);
+    CHECK(!ctk_gemm_attention_fits(48) && ctk_gemm_attention_fits(64),
+          "attention: fits for head sizes that are multiples of 32 only");
     return check_exit("test_gemm");
 }
