@@ -124,6 +124,16 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
     linear_forward_cols(out, inp, w, b, N, C, OC, 0, OC);
 }
 
+/* db[o] += Σ_n dout[n, o], o in [o0, o1), n in order (rows of stride OC). */
+HOT static void bias_grad(float *db, const float *dout, int64_t N, int64_t OC, int64_t o0,
+                          int64_t o1)
+{
+    for (int64_t n = 0; n < N; n++) {
+        const float *d = dout + n * OC;
+        for (int64_t o = o0; o < o1; o++) db[o] += d[o];
+    }
+}
+
 void linear_backward_part(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                           const float *w, int64_t N, int64_t C, int64_t OC, int64_t c0,
                           int64_t c1, int64_t o0, int64_t o1)
@@ -136,11 +146,7 @@ void linear_backward_part(float *dinp, float *dw, float *db, const float *dout, 
     if (dw && o1 > o0)
         GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1, dout + o0, OC, inp, C, 1,
              dw + o0 * C, C);
-    if (db)
-        for (int64_t n = 0; n < N; n++) {
-            const float *d = dout + n * OC;
-            for (int64_t o = o0; o < o1; o++) db[o] += d[o];
-        }
+    if (db) bias_grad(db, dout, N, OC, o0, o1);
 }
 
 void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
