@@ -371,9 +371,10 @@ static void att_item(void *ctx, int64_t item, int thread)
     if (T == 0) return;
     float *scratch = b->scratch + (size_t)thread * b->scratch_per;
     float *att = j->att ? j->att + b->a.att_off[s] : NULL;
-    if (!j->dqkv && !att && j->p == 0 && ctk_gemm_attention_fits(C / H)) {
-        ctk_gemm_attention(j->out + o * C, C, j->qkv + o * 3 * C, C, C / H, T, h,
-                           1 / sqrtf((float)(C / H)), NULL, scratch);
+    int64_t hs = C / H;
+    if (!j->dqkv && !att && j->p == 0 && ctk_gemm_attention_fits(hs)) {
+        ctk_gemm_attention(j->out + o * C, C, j->qkv + o * 3 * C, C, hs, T, h,
+                           1 / sqrtf((float)hs), NULL, scratch);
         return;
     }
     uint64_t seed = j->seed ^ ((uint64_t)s * 0xd1b54a32d192ed03ULL);

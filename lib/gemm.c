@@ -232,7 +232,7 @@ AVX512 static void pack_tile(float *ap, const float *a, int64_t lda, int64_t r0,
     static const int col[16] = {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15};
     const float *src = a + r0 * lda;
     for (int64_t k = 0; k < K; k += 16) {
-        __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        __mmask16 m = ctk_gemm_lanes(K - k);
         __m512 r[16], t[16];
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++)
@@ -287,8 +287,8 @@ tile(const int mr, const int full, float *out, int64_t ldo, const float *ap, con
      int64_t kc, int nr, int acc, int last, const float *bias, int gelu, const char *pf)
 {
     __m512 c0[MR], c1[MR];
-    __mmask16 m0 = full ? 0xffff : (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-    __mmask16 m1 = full ? 0xffff : (__mmask16)(nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    __mmask16 m0 = full ? 0xffff : ctk_gemm_lanes(nr);
+    __mmask16 m1 = full ? 0xffff : ctk_gemm_lanes(nr - 16);
     int64_t ws = full ? NR : nr;
     /* ask for the tile's output lines now: the stores at the end would wait for them */
     if (last)
@@ -470,8 +470,6 @@ void ctk_gemm_packed_pool(struct ctk_pool *pool, float *work, float *out, const 
 /* ------------------------------------------------------------------------ */
 /* Attention of one sequence and head, for inference                         */
 
-#define ATT_R 14 /* query rows per block: 2 × 14 accumulators, as tile() */
-
 int ctk_gemm_attention_fits(int64_t hs) { return ctk_gemm_available() && hs > 0 && hs % 32 == 0; }
 
 /* Keys' columns rounded up to whole pairs of vectors. */
@@ -479,23 +477,23 @@ static int64_t att_cols(int64_t T) { return (T + 31) / 32 * 32; }
 
 size_t ctk_gemm_attention_work(int64_t T, int64_t hs)
 {
-    return (size_t)(att_cols(T) * (hs + ATT_R));
+    return (size_t)(att_cols(T) * (hs + MR));
 }
 
 /*
  * acc[i] (rows i < mr, 32 columns in two vectors) = Σ_k a[i·lda + k] ·
  * (b0, b1)[k·ldb ..]: the scores (a the queries, b the keys as packed
  * tiles, 16 floats per k) or the weighted sum (a the scores, b the values'
- * rows). Then, scores (out_s): times scale, plus the relative bias
- * brow[T-1 - i + j] when brow, into out_s rows; weighted sum: times inv[i]
- * into out rows.
+ * rows). Then into out's rows: the scores (inv NULL) times scale, plus
+ * the relative bias brow[T-1 - i + j] when brow (m0, m1: its columns
+ * within T); the weighted sum times inv[i].
  */
 AVX512 static inline __attribute__((always_inline)) void
 att_tile(const int mr, const float *a, int64_t lda, const float *b0p, const float *b1p,
          int64_t ldb, int64_t kc, float *out, int64_t ldo, const float *inv, float scale,
          const float *brow, int64_t bias0, __mmask16 m0, __mmask16 m1)
 {
-    __m512 c0[ATT_R], c1[ATT_R];
+    __m512 c0[MR], c1[MR];
 #pragma GCC unroll 14
     for (int i = 0; i < mr; i++) {
         c0[i] = _mm512_setzero_ps();
@@ -553,14 +551,12 @@ AVX512 static float att_exp_row(float *r, int64_t n)
 {
     __m512 mv = _mm512_set1_ps(-INFINITY);
     for (int64_t j = 0; j < n; j += 16) {
-        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-        mv = _mm512_mask_max_ps(mv, m, mv, _mm512_loadu_ps(r + j));
+        mv = _mm512_mask_max_ps(mv, ctk_gemm_lanes(n - j), mv, _mm512_loadu_ps(r + j));
     }
     __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(mv)), sum = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j += 16) {
-        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
         __m512 x = _mm512_sub_ps(_mm512_loadu_ps(r + j), mx);
-        __m512 e = _mm512_maskz_mov_ps(m, ctk_gemm_exp16(x));
+        __m512 e = _mm512_maskz_mov_ps(ctk_gemm_lanes(n - j), ctk_gemm_exp16(x));
         _mm512_storeu_ps(r + j, e);
         sum = _mm512_add_ps(sum, e);
     }
@@ -578,23 +574,17 @@ void ctk_gemm_attention(float *out, int64_t ldo, const float *qkv, int64_t C, in
 {
     int64_t C3 = 3 * C, Tp = att_cols(T);
     const float *q = qkv + h * hs, *k = qkv + C + h * hs, *v = qkv + 2 * C + h * hs;
-    float *kt = work, *s = work + Tp * hs, inv[ATT_R];
+    float *kt = work, *s = work + Tp * hs, inv[MR];
     for (int64_t j = 0; j < Tp; j += 16) {
         if (j < T) pack_tile(kt + j * hs, k, C3, j, T - j < 16 ? (int)(T - j) : 16, hs);
         else memset(kt + j * hs, 0, (size_t)(16 * hs) * sizeof *kt);
     }
-    for (int64_t i0 = 0; i0 < T; i0 += ATT_R) {
-        int mr = T - i0 < ATT_R ? (int)(T - i0) : ATT_R;
-        for (int64_t j = 0; j < Tp; j += 32) {
-            __mmask16 m0 = 0, m1 = 0;
-            if (brow) {
-                m0 = T - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (T - j)) - 1);
-                m1 = T - j >= 32 ? (__mmask16)0xffff
-                     : T - j <= 16 ? 0 : (__mmask16)((1u << (T - j - 16)) - 1);
-            }
+    for (int64_t i0 = 0; i0 < T; i0 += MR) {
+        int mr = T - i0 < MR ? (int)(T - i0) : MR;
+        for (int64_t j = 0; j < Tp; j += 32)
             att_tile_any(mr, q + i0 * C3, C3, kt + j * hs, kt + (j + 16) * hs, 16, hs, s + j, Tp,
-                         NULL, scale, brow, T - 1 - i0 + j, m0, m1);
-        }
+                         NULL, scale, brow, T - 1 - i0 + j, ctk_gemm_lanes(T - j),
+                         ctk_gemm_lanes(T - j - 16));
         for (int i = 0; i < mr; i++) inv[i] = att_exp_row(s + i * Tp, T);
         for (int64_t c = 0; c < hs; c += 32)
             att_tile_any(mr, s, Tp, v + c, v + c + 16, C3, T, out + i0 * ldo + h * hs + c, ldo,

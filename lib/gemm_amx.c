@@ -103,7 +103,7 @@ AMX void ctk_gemm_amx_pack(void *dst, const float *w, int64_t OC, int64_t K)
     for (int64_t n = 0; n < OC; n++) {
         uint16_t *col = o + (n / 32) * KB * BLOCK + (n % 32 / 16) * 1536 + (n % 16) * 2;
         for (int64_t k = 0; k < K; k += 16) {
-            __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+            __mmask16 m = ctk_gemm_lanes(K - k);
             __m256i v[3];
             split16(_mm512_maskz_loadu_ps(m, w + n * K + k), &v[0], &v[1], &v[2]);
             for (int q = 0; q < 3; q++) _mm256_storeu_si256((__m256i *)p[q], v[q]);
@@ -142,9 +142,7 @@ AMX static void split_rows(uint16_t *d, const float *a, int64_t lda, int64_t r0,
         }
         const float *src = a + (r0 + i) * lda;
         for (int64_t k = 0; k < KB * 32; k += 16) {
-            __mmask16 m = K - k >= 16   ? (__mmask16)0xffff
-                          : K - k <= 0 ? (__mmask16)0
-                                       : (__mmask16)((1u << (K - k)) - 1);
+            __mmask16 m = ctk_gemm_lanes(K - k);
             __m256i v[3];
             split16(_mm512_maskz_loadu_ps(m, src + k), &v[0], &v[1], &v[2]);
             uint16_t *t = row + (k / 32) * 3072 + k % 32;
@@ -222,8 +220,7 @@ AMX void ctk_gemm_amx(float *out, int64_t ldo, const float *a, int64_t lda, cons
             split_rows(ap + r / 32 * KB * 3072, a, lda, m0 + r, mc - r < 32 ? (int)(mc - r) : 32, K);
         for (int64_t p = p0; p < p1; p++) {
             int64_t nr = OC - p * 32 < 32 ? OC - p * 32 : 32;
-            __mmask16 k0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-            __mmask16 k1 = (__mmask16)(nr <= 16 ? 0 : nr >= 32 ? 0xffff : (1u << (nr - 16)) - 1);
+            __mmask16 k0 = ctk_gemm_lanes(nr), k1 = ctk_gemm_lanes(nr - 16);
             __m512 b0 = bias ? _mm512_maskz_loadu_ps(k0, bias + p * 32) : _mm512_setzero_ps();
             __m512 b1 = bias ? _mm512_maskz_loadu_ps(k1, bias + p * 32 + 16) : _mm512_setzero_ps();
             for (int64_t r = 0; r < mc; r += 32) {

@@ -1,14 +1,22 @@
 /*
  * gemm_simd.h -- what the product kernels (gemm.c, gemm_amx.c) apply in
- * registers before they store: GELU (erf), 16 floats at a time.
+ * registers before they store: GELU (erf), 16 floats at a time; and the
+ * masks of partial vectors.
  * Included by x86-64 builds only.
  */
 #ifndef CTK_GEMM_SIMD_H
 #define CTK_GEMM_SIMD_H
 
 #include <immintrin.h>
+#include <stdint.h>
 
 #define CTK_GEMM_AVX512 __attribute__((target("avx512f")))
+
+/* The mask of a vector's first n lanes: none when n <= 0, all 16 when n >= 16. */
+static inline __mmask16 ctk_gemm_lanes(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
 
 /*
  * e^x, 16 at a time: x = k·ln2 + r (ln2 in two parts), e^r by its Taylor

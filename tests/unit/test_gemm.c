@@ -150,7 +150,7 @@ static double check_attention(struct ctk_rng *r, int64_t T, int64_t hs, int with
             for (int64_t j = 0; j < T; j++)
                 want += p[j] / sum * qkv[j * 3 * C + 2 * C + h * hs + c];
             double err = fabs(out[i * ldo + h * hs + c] - want) / (2e-6 + 1e-5 * fabs(want));
-            worst = err > worst || isnan(err) ? (isnan(err) ? INFINITY : err) : worst;
+            if (!(err <= worst)) worst = isnan(err) ? INFINITY : err;
         }
         for (int64_t c = 0; c < ldo; c++)
             if ((c < h * hs || c >= (h + 1) * hs) && out[i * ldo + c] != 7) untouched = 0;
