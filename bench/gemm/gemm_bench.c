@@ -17,7 +17,10 @@
  * softmax_rows between), all H heads of a T-token sequence; GFLOP/s count
  * the two products (4·T²·hs per head), best of 5 alternating rounds.
  *
- * Usage: gemm_bench M K OC [REPS]
+ * With -t N (N > 1): both on N threads, ctk's through ctk_gemm_packed_pool
+ * (the split the encoders use), OpenBLAS's with openblas_set_num_threads.
+ *
+ * Usage: gemm_bench [-t N] M K OC [REPS]
  *        gemm_bench attention T HS H [REPS]
  */
 #include <math.h>
@@ -30,6 +33,7 @@
 
 #include "gemm.h"
 #include "layers.h"
+#include "pool.h"
 
 #define COPIES 8
 
@@ -102,8 +106,14 @@ static int attention_main(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "attention") == 0) return attention_main(argc - 1, argv + 1);
-    if (argc < 4) {
-        fprintf(stderr, "usage: gemm_bench M K OC [REPS]\n");
+    int threads = 1;
+    if (argc > 2 && strcmp(argv[1], "-t") == 0) {
+        threads = atoi(argv[2]);
+        argc -= 2;
+        argv += 2;
+    }
+    if (argc < 4 || threads < 1) {
+        fprintf(stderr, "usage: gemm_bench [-t N] M K OC [REPS]\n");
         return 2;
     }
     int64_t M = atoll(argv[1]), K = atoll(argv[2]), OC = atoll(argv[3]);
@@ -119,10 +129,13 @@ int main(int argc, char **argv)
     size_t nw = (size_t)(OC * K);
     float *a = floats((size_t)(M * K)), *b = floats((size_t)OC), *tmp = floats(nw);
     float *o1 = floats((size_t)(M * OC)), *o2 = floats((size_t)(M * OC));
-    float *work = floats(ctk_gemm_work(K)), *o3 = floats((size_t)(M * OC));
+    float *work = floats((size_t)threads * ctk_gemm_work(K)), *o3 = floats((size_t)(M * OC));
+    struct ctk_pool pool;
+    ctk_pool_init(&pool, threads);
+    openblas_set_num_threads(threads);
     float *w[COPIES], *wp[COPIES];
     void *wx[COPIES] = {NULL};
-    int amx = ctk_gemm_amx_available();
+    int amx = threads == 1 && ctk_gemm_amx_available();
     void *wxk = amx ? malloc(ctk_gemm_amx_work(K)) : NULL; /* the AMX kernel's working space */
     if (amx && !wxk) return fprintf(stderr, "gemm_bench: out of memory\n"), 1;
     srand(1);
@@ -150,7 +163,12 @@ int main(int argc, char **argv)
         }
         double t1 = now();
         for (int r = 0; r < reps; r++)
-            ctk_gemm_packed(o2, OC, a, K, wp[r % COPIES], b, CTK_GEMM_NONE, M, K, OC, 0, OC, work);
+            if (threads > 1)
+                ctk_gemm_packed_pool(&pool, work, o2, a, wp[r % COPIES], b, CTK_GEMM_NONE, M, K,
+                                     OC);
+            else
+                ctk_gemm_packed(o2, OC, a, K, wp[r % COPIES], b, CTK_GEMM_NONE, M, K, OC, 0, OC,
+                                work);
         double t2 = now();
         for (int r = 0; amx && r < reps; r++)
             ctk_gemm_amx(o3, OC, a, K, wx[r % COPIES], b, CTK_GEMM_NONE, M, K, OC, 0, OC, wxk);
@@ -167,11 +185,12 @@ int main(int argc, char **argv)
         worst_x = dx > worst_x ? dx : worst_x;
     }
     double flop = 2.0 * (double)M * (double)K * (double)OC * reps;
-    printf("M=%-5lld K=%-5lld OC=%-5lld sgemm %6.1f GFLOP/s  packed %6.1f GFLOP/s  packed/sgemm "
-           "speed %.2fx  max |diff| %.1e\n", (long long)M, (long long)K, (long long)OC,
-           flop / best_s / 1e9, flop / best_p / 1e9, best_s / best_p, worst);
+    printf("M=%-5lld K=%-5lld OC=%-5lld j=%d sgemm %6.1f GFLOP/s  packed %6.1f GFLOP/s  "
+           "packed/sgemm speed %.2fx  max |diff| %.1e\n", (long long)M, (long long)K, (long long)OC,
+           threads, flop / best_s / 1e9, flop / best_p / 1e9, best_s / best_p, worst);
     if (amx)
         printf("%-25s amx   %6.1f GFLOP/s  amx/sgemm speed %.2fx  amx/packed speed %.2fx  max "
                "|diff| %.1e\n", "", flop / best_x / 1e9, best_s / best_x, best_p / best_x, worst_x);
+    ctk_pool_free(&pool);
     return 0;
 }
