@@ -10,10 +10,10 @@
  * then the Pooling module and, when the folder has one, Normalize. backward()
  * is that list read bottom-up.
  *
- * Threads: the linear layers (split by output columns), attention (per
- * sequence and head) and the row-wise passes (LayerNorm, GELU) run on a
- * persistent pool of threads (lib/pool.h), with OpenBLAS on one thread
- * (CTK_BERT_BLAS_THREADS set: OpenBLAS's own threads for the products).
+ * Threads: the linear layers, LayerNorm, GELU and dropout run on
+ * layers_par.h's pool, attention per sequence and head on the same pool,
+ * with OpenBLAS on one thread (CTK_BERT_BLAS_THREADS set: OpenBLAS's own
+ * threads for the products).
  * Each item of work is computed the same way whatever thread runs it, so
  * results do not depend on the number of threads.
  */
@@ -27,6 +27,7 @@
 #include "gemm.h"
 #include "blas.h"
 #include "layers.h"
+#include "layers_par.h"
 #include "model.h"
 #include "pool.h"
 #include "rng.h"
@@ -118,8 +119,7 @@ struct bert {
     float *pooler;          /* (C*C + C) pooler.dense weight and bias, or NULL */
     enum ctk_pool_mode pool;
     int threads;
-    int blas_threads;       /* sgemm threaded by OpenBLAS (else: split over our pool) */
-    struct ctk_pool pool_threads;
+    struct layers_par P;    /* the threads and the passes on them (layers_par.h) */
     struct ctk_gemm_layers lin; /* the layers' linear weights, packed in inference (lib/gemm.h) */
     float *scratch;         /* (threads, scratch_per) attention working space */
     int64_t scratch_T;
@@ -132,8 +132,6 @@ struct bert {
     int trained;            /* the last forward was a training one */
     uint64_t seed;
     /* backward scratch */
-    float *lnb_partial;
-    size_t lnb_cap;
     float *bw_mem;
     int64_t bw_cap;
 };
@@ -214,140 +212,7 @@ static void bert_alloc_acts(struct bert *b, int64_t N, int64_t S, int64_t att_to
 #define LAYER(ptr, l, width) (b->a.per_layer ? (ptr) + (int64_t)(l) * N * (width) : (ptr))
 #define LAYERX(l) (b->a.per_layer ? b->a.x + (int64_t)(l) * N * C : b->a.x)
 
-/* Seeds of the dropout sites: one stream of the training seed per (layer, site). */
-enum { SITE_EMB, SITE_ATT, SITE_ATTOUT, SITE_FFNOUT, NSITES };
-static uint64_t site_seed(uint64_t seed, int64_t layer, int site)
-{
-    uint64_t st = seed ^ ((uint64_t)(layer * NSITES + site + 1) * 0x9e3779b97f4a7c15ULL);
-    return ctk_splitmix64(&st);
-}
-
 /* --- parallel passes ------------------------------------------------------ */
-
-#define ROWS_PER_ITEM 16
-
-struct ln_job {
-    float *out, *res, *mean, *rstd;
-    const float *a, *abias, *bb, *w, *bias;
-    float eps;
-    int64_t N, C;
-};
-
-static void ln_item(void *ctx, int64_t item, int thread)
-{
-    struct ln_job *j = ctx;
-    int64_t r0 = item * ROWS_PER_ITEM, n = j->N - r0 < ROWS_PER_ITEM ? j->N - r0 : ROWS_PER_ITEM;
-    int64_t C = j->C;
-    if (j->bb)
-        bias_residual_layernorm_forward(j->out + r0 * C, j->res + r0 * C, j->mean + r0,
-                                        j->rstd + r0, j->a + r0 * C, j->abias, j->bb + r0 * C,
-                                        j->w, j->bias, j->eps, n, C);
-    else
-        layernorm_forward(j->out + r0 * C, j->mean + r0, j->rstd + r0, j->a + r0 * C, j->w,
-                          j->bias, j->eps, n, C);
-}
-
-/* out = LayerNorm(a + abias + bb) (bb NULL: LayerNorm(a)), rows spread over the pool. */
-static void par_layernorm(struct bert *b, float *out, float *res, float *mean, float *rstd,
-                          const float *a, const float *abias, const float *bb, const float *w,
-                          const float *bias, int64_t N)
-{
-    struct ln_job j = {out, res, mean, rstd, a, abias, bb, w, bias, b->cfg.eps, N, b->cfg.C};
-    ctk_pool_run(&b->pool_threads, (N + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM, ln_item, &j);
-}
-
-struct gelu_job {
-    float *out, *pre;
-    const float *bias;
-    int64_t N, I;
-};
-
-static void gelu_item(void *ctx, int64_t item, int thread)
-{
-    struct gelu_job *j = ctx;
-    int64_t r0 = item * ROWS_PER_ITEM, n = j->N - r0 < ROWS_PER_ITEM ? j->N - r0 : ROWS_PER_ITEM;
-    bias_gelu_forward(j->out + r0 * j->I, j->pre + r0 * j->I, j->pre + r0 * j->I, j->bias, n, j->I);
-}
-
-/* pre (N, I) += bias; out = gelu(pre) (out may be pre), rows spread over the pool. */
-static void par_bias_gelu(struct bert *b, float *out, float *pre, const float *bias, int64_t N)
-{
-    struct gelu_job j = {out, pre, bias, N, b->cfg.I};
-    ctk_pool_run(&b->pool_threads, (N + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM, gelu_item, &j);
-}
-
-/* Elementwise passes over n elements in fixed blocks (any thread count, same result). */
-enum { EW_DROPOUT, EW_DROPOUT_BACKWARD, EW_GELU_BACKWARD };
-struct ew_job {
-    int op;
-    float *out;
-    const float *a, *b;
-    float p;
-    uint64_t seed;
-    int64_t n;
-};
-
-#define EW_PER_ITEM 32768
-static void ew_item(void *ctx, int64_t item, int thread)
-{
-    struct ew_job *j = ctx;
-    int64_t i0 = item * EW_PER_ITEM, i1 = i0 + EW_PER_ITEM < j->n ? i0 + EW_PER_ITEM : j->n;
-    switch (j->op) {
-    case EW_DROPOUT: dropout_forward_part(j->out, j->a, j->p, j->seed, i0, i1); break;
-    case EW_DROPOUT_BACKWARD: dropout_backward_part(j->out, j->a, j->p, j->seed, i0, i1); break;
-    default: gelu_backward(j->out + i0, j->a + i0, j->b + i0, i1 - i0); break;
-    }
-}
-
-static void par_ew(struct bert *b, int op, float *out, const float *x, const float *y, float p,
-                   uint64_t seed, int64_t n)
-{
-    struct ew_job j = {op, out, x, y, p, seed, n};
-    ctk_pool_run(&b->pool_threads, (n + EW_PER_ITEM - 1) / EW_PER_ITEM, ew_item, &j);
-}
-
-/*
- * layernorm_backward over blocks of LNB_ROWS rows: each block writes its
- * rows of dinp and its own partial dw, db; the partials are then added in
- * block order, so the sums do not depend on the threads.
- */
-#define LNB_ROWS 64
-struct lnb_job {
-    float *dinp, *partial; /* partial: (blocks, 2, C) */
-    const float *dout, *inp, *mean, *rstd, *w;
-    int64_t N, C;
-};
-
-static void lnb_item(void *ctx, int64_t item, int thread)
-{
-    struct lnb_job *j = ctx;
-    int64_t r0 = item * LNB_ROWS, n = j->N - r0 < LNB_ROWS ? j->N - r0 : LNB_ROWS, C = j->C;
-    float *pw = j->partial + item * 2 * C, *pb = pw + C;
-    memset(pw, 0, (size_t)(2 * C) * sizeof *pw);
-    layernorm_backward(j->dinp + r0 * C, pw, pb, j->dout + r0 * C, j->inp + r0 * C, j->mean + r0,
-                       j->rstd + r0, j->w, n, C);
-}
-
-static void par_layernorm_backward(struct bert *b, float *dinp, float *dw, float *db,
-                                   const float *dout, const float *inp, const float *mean,
-                                   const float *rstd, const float *w, int64_t N)
-{
-    int64_t C = b->cfg.C, blocks = (N + LNB_ROWS - 1) / LNB_ROWS;
-    if ((size_t)(blocks * 2 * C) > b->lnb_cap) {
-        free(b->lnb_partial);
-        b->lnb_cap = (size_t)(blocks * 2 * C);
-        b->lnb_partial = xmallocarray(b->lnb_cap, sizeof(float));
-    }
-    struct lnb_job j = {dinp, b->lnb_partial, dout, inp, mean, rstd, w, N, C};
-    ctk_pool_run(&b->pool_threads, blocks, lnb_item, &j);
-    for (int64_t k = 0; k < blocks; k++) {
-        const float *pw = b->lnb_partial + k * 2 * C, *pb = pw + C;
-        for (int64_t i = 0; i < C; i++) {
-            dw[i] += pw[i];
-            db[i] += pb[i];
-        }
-    }
-}
 
 struct att_job {
     struct bert *b;
@@ -388,86 +253,9 @@ static void att_item(void *ctx, int64_t item, int thread)
 
 static void par_attention(struct bert *b, struct att_job *j, int64_t S)
 {
-    if (b->threads > 1 && b->blas_threads) ctk_blas_set_threads(1);
-    ctk_pool_run(&b->pool_threads, S * b->cfg.H, att_item, j);
-    if (b->threads > 1 && b->blas_threads) ctk_blas_set_threads(b->threads);
-}
-
-struct lin_job {
-    float *out;
-    const float *inp, *w, *b;
-    int64_t N, C, OC, per;
-};
-
-static void lin_item(void *ctx, int64_t item, int thread)
-{
-    struct lin_job *j = ctx;
-    int64_t o0 = item * j->per, o1 = o0 + j->per < j->OC ? o0 + j->per : j->OC;
-    linear_forward_cols(j->out, j->inp, j->w, j->b, j->N, j->C, j->OC, o0, o1);
-}
-
-/* A linear layer, its output columns split over the threads (OpenBLAS single-threaded). */
-static void par_linear(struct bert *b, float *out, const float *inp, const float *w,
-                       const float *bias, int64_t N, int64_t C, int64_t OC)
-{
-    if (b->lin.packed) {
-        ctk_gemm_packed_pool(&b->pool_threads, b->lin.work, out, inp,
-                             ctk_gemm_layers_weight(&b->lin, w), bias, CTK_GEMM_NONE, N, C, OC);
-        return;
-    }
-    if (b->threads == 1 || b->blas_threads) {
-        linear_forward(out, inp, w, bias, N, C, OC);
-        return;
-    }
-    int64_t per = (OC + b->threads - 1) / b->threads;
-    per = (per + 31) / 32 * 32; /* whole kernel panels */
-    struct lin_job j = {out, inp, w, bias, N, C, OC, per};
-    ctk_pool_run(&b->pool_threads, (OC + per - 1) / per, lin_item, &j);
-}
-
-/* pre = inp·wᵀ + bias (N, I); out = gelu(pre): fused when the weights are packed (out = pre). */
-static void par_linear_gelu(struct bert *b, float *out, float *pre, const float *inp,
-                            const float *w, const float *bias, int64_t N)
-{
-    if (b->lin.packed && out == pre) {
-        ctk_gemm_packed_pool(&b->pool_threads, b->lin.work, out, inp,
-                             ctk_gemm_layers_weight(&b->lin, w), bias, CTK_GEMM_GELU, N, b->cfg.C,
-                             b->cfg.I);
-        return;
-    }
-    par_linear(b, pre, inp, w, NULL, N, b->cfg.C, b->cfg.I);
-    par_bias_gelu(b, out, pre, bias, N);
-}
-
-struct linb_job {
-    float *dinp, *dw, *db;
-    const float *dout, *inp, *w;
-    int64_t N, C, OC, cper, oper;
-};
-
-static void linb_item(void *ctx, int64_t item, int thread)
-{
-    struct linb_job *j = ctx;
-    int64_t c0 = item * j->cper, c1 = c0 + j->cper < j->C ? c0 + j->cper : j->C;
-    int64_t o0 = item * j->oper, o1 = o0 + j->oper < j->OC ? o0 + j->oper : j->OC;
-    linear_backward_part(j->dinp, j->dw, j->db, j->dout, j->inp, j->w, j->N, j->C, j->OC,
-                         c0 < j->C ? c0 : j->C, c1 < j->C ? c1 : j->C, o0 < j->OC ? o0 : j->OC,
-                         o1 < j->OC ? o1 : j->OC);
-}
-
-/* linear_backward with dinp's columns and dw's rows split over the threads. */
-static void par_linear_backward(struct bert *b, float *dinp, float *dw, float *db,
-                                const float *dout, const float *inp, const float *w, int64_t N,
-                                int64_t C, int64_t OC)
-{
-    if (b->threads == 1 || b->blas_threads) {
-        linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
-        return;
-    }
-    int64_t T = b->threads;
-    int64_t cper = ((C + T - 1) / T + 31) / 32 * 32, oper = ((OC + T - 1) / T + 31) / 32 * 32;
-    struct linb_job j = {dinp, dw, db, dout, inp, w, N, C, OC, cper, oper};
-    ctk_pool_run(&b->pool_threads, T, linb_item, &j);
+    if (b->threads > 1 && b->P.blas_threads) ctk_blas_set_threads(1);
+    ctk_pool_run(&b->P.pool, S * b->cfg.H, att_item, j);
+    if (b->threads > 1 && b->P.blas_threads) ctk_blas_set_threads(b->threads);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -518,7 +306,7 @@ static int bert_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, flo
     int64_t S = t->S, N = t->offsets[S], C = c->C, I = c->I, H = c->H;
     if (check_tokens(b, t, e) < 0) return -1;
     ctk_gemm_layers_set(&b->lin,
-                        !train && !enc->params[0].g && !b->blas_threads && ctk_gemm_available());
+                        !train && !enc->params[0].g && !b->P.blas_threads && ctk_gemm_available());
     int64_t Tmax = 0, att_total = 0;
     for (int64_t s = 0; s < S; s++) {
         int64_t T = t->offsets[s + 1] - t->offsets[s];
@@ -537,8 +325,8 @@ static int bert_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, flo
 
     /* embeddings, LayerNorm, dropout */
     embeddings_forward(a->embsum, t->ids, t->type_ids, t->offsets, p->wte, p->wpe, p->wtt, S, C);
-    par_layernorm(b, a->x, NULL, a->embmean, a->embrstd, a->embsum, NULL, NULL, p->lnew, p->lneb, N);
-    if (hp > 0) par_ew(b, EW_DROPOUT, a->x, a->x, NULL, hp, site_seed(seed, 0, SITE_EMB), N * C);
+    par_layernorm(&b->P, a->x, NULL, a->embmean, a->embrstd, a->embsum, NULL, NULL, p->lnew, p->lneb, N);
+    if (hp > 0) par_ew(&b->P, EW_DROPOUT, a->x, a->x, NULL, hp, par_site_seed(seed, 0, SITE_EMB), N * C);
 
     for (int64_t l = 0; l < c->L; l++) {
         float *x = LAYERX(l), *xo = LAYERX(l + 1);
@@ -549,23 +337,23 @@ static int bert_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, flo
         float *res2 = LAYER(a->res2, l, C);
         float *mean2 = LAYER(a->mean2, l, 1), *rstd2 = LAYER(a->rstd2, l, 1);
 
-        par_linear(b, qkv, x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
+        par_linear(&b->P, qkv, x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
         struct att_job aj = {b, atty, NULL, NULL, train ? a->att + l * att_total : NULL, qkv,
-                             t->offsets, ap, site_seed(seed, l, SITE_ATT)};
+                             t->offsets, ap, par_site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
         /* without dropout the dense layers' biases join the residual pass */
         const float *aob = p->attprojb + l * C, *fob = p->fcprojb + l * C;
-        par_linear(b, a->tmp, atty, p->attprojw + l * C * C, hp > 0 ? aob : NULL, N, C, C);
+        par_linear(&b->P, a->tmp, atty, p->attprojw + l * C * C, hp > 0 ? aob : NULL, N, C, C);
         if (hp > 0)
-            par_ew(b, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
-        par_layernorm(b, h1, res1, mean1, rstd1, a->tmp, hp > 0 ? NULL : aob, x, p->ln1w + l * C,
+            par_ew(&b->P, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, par_site_seed(seed, l, SITE_ATTOUT), N * C);
+        par_layernorm(&b->P, h1, res1, mean1, rstd1, a->tmp, hp > 0 ? NULL : aob, x, p->ln1w + l * C,
                       p->ln1b + l * C, N);
 
-        par_linear_gelu(b, ffg, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N);
-        par_linear(b, a->tmp, ffg, p->fcprojw + l * C * I, hp > 0 ? fob : NULL, N, I, C);
+        par_linear_gelu(&b->P, ffg, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N);
+        par_linear(&b->P, a->tmp, ffg, p->fcprojw + l * C * I, hp > 0 ? fob : NULL, N, I, C);
         if (hp > 0)
-            par_ew(b, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
-        par_layernorm(b, xo, res2, mean2, rstd2, a->tmp, hp > 0 ? NULL : fob, h1, p->ln2w + l * C,
+            par_ew(&b->P, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, par_site_seed(seed, l, SITE_FFNOUT), N * C);
+        par_layernorm(&b->P, xo, res2, mean2, rstd2, a->tmp, hp > 0 ? NULL : fob, h1, p->ln2w + l * C,
                       p->ln2b + l * C, N);
     }
 
@@ -644,44 +432,44 @@ static void bert_backward(struct ctk_encoder *enc, const float *demb)
 
         /* xo = LayerNorm(res2 = dropout(ffg·W2ᵀ + b2) + h1); dx holds dxo */
         memset(dres, 0, (size_t)(N * C) * sizeof(float));
-        par_layernorm_backward(b, dres, g.ln2w + l * C, g.ln2b + l * C, dx, res2, mean2, rstd2,
+        par_layernorm_backward(&b->P, dres, g.ln2w + l * C, g.ln2b + l * C, dx, res2, mean2, rstd2,
                                p->ln2w + l * C, N);
         memcpy(dh1, dres, (size_t)(N * C) * sizeof(float)); /* residual into h1 */
         memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
-        par_ew(b, EW_DROPOUT_BACKWARD, dtmp, dres, NULL, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
+        par_ew(&b->P, EW_DROPOUT_BACKWARD, dtmp, dres, NULL, hp, par_site_seed(seed, l, SITE_FFNOUT), N * C);
         memset(dffg, 0, (size_t)(N * I) * sizeof(float));
-        par_linear_backward(b, dffg, g.fcprojw + l * C * I, g.fcprojb + l * C, dtmp, ffg,
+        par_linear_backward(&b->P, dffg, g.fcprojw + l * C * I, g.fcprojb + l * C, dtmp, ffg,
                         p->fcprojw + l * C * I, N, I, C);
         /* ffg = gelu(ff = h1·Wiᵀ + bi) */
         memset(dff, 0, (size_t)(N * I) * sizeof(float));
-        par_ew(b, EW_GELU_BACKWARD, dff, dffg, ff, 0, 0, N * I);
-        par_linear_backward(b, dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1, p->fcw + l * I * C, N, C, I);
+        par_ew(&b->P, EW_GELU_BACKWARD, dff, dffg, ff, 0, 0, N * I);
+        par_linear_backward(&b->P, dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1, p->fcw + l * I * C, N, C, I);
 
         /* h1 = LayerNorm(res1 = dropout(atty·Woᵀ + bo) + x) */
         memset(dres, 0, (size_t)(N * C) * sizeof(float));
-        par_layernorm_backward(b, dres, g.ln1w + l * C, g.ln1b + l * C, dh1, res1, mean1, rstd1,
+        par_layernorm_backward(&b->P, dres, g.ln1w + l * C, g.ln1b + l * C, dh1, res1, mean1, rstd1,
                                p->ln1w + l * C, N);
         memcpy(dx, dres, (size_t)(N * C) * sizeof(float)); /* residual into x */
         memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
-        par_ew(b, EW_DROPOUT_BACKWARD, dtmp, dres, NULL, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
+        par_ew(&b->P, EW_DROPOUT_BACKWARD, dtmp, dres, NULL, hp, par_site_seed(seed, l, SITE_ATTOUT), N * C);
         memset(dh1, 0, (size_t)(N * C) * sizeof(float)); /* dh1 reused as datty */
-        par_linear_backward(b, dh1, g.attprojw + l * C * C, g.attprojb + l * C, dtmp, atty,
+        par_linear_backward(&b->P, dh1, g.attprojw + l * C * C, g.attprojb + l * C, dtmp, atty,
                         p->attprojw + l * C * C, N, C, C);
         /* atty = attention(qkv) */
         memset(dqkv, 0, (size_t)(N * 3 * C) * sizeof(float));
         struct att_job aj = {b, NULL, dqkv, dh1, a->att + l * att_total, qkv, t->offsets, ap,
-                             site_seed(seed, l, SITE_ATT)};
+                             par_site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
         /* qkv = x·Wqkvᵀ + bqkv */
-        par_linear_backward(b, dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, x,
+        par_linear_backward(&b->P, dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, x,
                         p->qkvw + l * 3 * C * C, N, C, 3 * C);
     }
 
     /* x0 = dropout(LayerNorm(embsum)); embsum = wte[id] + wpe[pos] + wtt[type] */
     memset(dres, 0, (size_t)(N * C) * sizeof(float));
-    par_ew(b, EW_DROPOUT_BACKWARD, dres, dx, NULL, hp, site_seed(seed, 0, SITE_EMB), N * C);
+    par_ew(&b->P, EW_DROPOUT_BACKWARD, dres, dx, NULL, hp, par_site_seed(seed, 0, SITE_EMB), N * C);
     memset(dx, 0, (size_t)(N * C) * sizeof(float));
-    par_layernorm_backward(b, dx, g.lnew, g.lneb, dres, a->embsum, a->embmean, a->embrstd, p->lnew, N);
+    par_layernorm_backward(&b->P, dx, g.lnew, g.lneb, dres, a->embsum, a->embmean, a->embrstd, p->lnew, N);
     embeddings_backward(g.wte, g.wpe, g.wtt, dx, t->ids, t->type_ids, t->offsets, S, C);
 }
 
@@ -809,7 +597,7 @@ static void bert_free(struct ctk_encoder *enc)
 {
     struct bert *b = enc->impl;
     if (!b) return;
-    if (b->pool_threads.tid) ctk_pool_free(&b->pool_threads);
+    layers_par_free(&b->P);
     bert_free_acts(&b->a);
     free(b->params_mem);
     free(b->pooler);
@@ -819,7 +607,6 @@ static void bert_free(struct ctk_encoder *enc)
     free(b->types_copy);
     free(b->offsets_copy);
     free(b->bw_mem);
-    free(b->lnb_partial);
     ctk_model_close(&b->model);
     for (int i = 0; i < enc->nparams; i++) free((char *)enc->params[i].name);
     if (enc->nparams) free(enc->params[0].g); /* the gradient slab */
@@ -909,11 +696,11 @@ struct ctk_encoder *ctk_bert_open(const char *dir, int threads, struct ctk_err *
         return open_failed(enc, &m);
     }
     b->threads = threads < 1 ? 1 : threads;
-    ctk_pool_init(&b->pool_threads, b->threads);
     b->lin = (struct ctk_gemm_layers){b->p.qkvw, b->p.attprojw, b->p.fcw, b->p.fcprojw, b->cfg.L,
                                       b->cfg.C, b->cfg.I, b->threads, 0, NULL, NULL, {0}};
-    b->blas_threads = getenv("CTK_BERT_BLAS_THREADS") != NULL;
-    ctk_blas_set_threads(b->blas_threads ? b->threads : 1);
+    int blas_threads = getenv("CTK_BERT_BLAS_THREADS") != NULL;
+    layers_par_init(&b->P, b->threads, blas_threads, &b->lin, b->cfg.C, b->cfg.I, b->cfg.eps);
+    ctk_blas_set_threads(blas_threads ? b->threads : 1);
     return enc;
 }
 

@@ -14,12 +14,11 @@
  * bottom-up; the bias table's gradient is the sum of the attention score
  * gradients over every layer, sequence and (i, j) of its bucket.
  *
- * Threads: the linear layers (split by output columns), attention (per
- * sequence and head) and the row-wise passes run on a persistent pool of
- * threads (lib/pool.h, as bert.c's), with OpenBLAS on one thread. Every
- * reduction across items (LayerNorm's and the bias table's gradients) sums
- * fixed blocks in a fixed order, so results do not depend on the number of
- * threads.
+ * Threads: the linear layers, LayerNorm, GELU and dropout run on
+ * layers_par.h's pool, attention per sequence and head on the same pool,
+ * with OpenBLAS on one thread. Every reduction across items (LayerNorm's
+ * and the bias table's gradients) sums fixed blocks in a fixed order, so
+ * results do not depend on the number of threads.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include "blas.h"
 #include "gemm.h"
 #include "layers.h"
+#include "layers_par.h"
 #include "model.h"
 #include "mpnet.h"
 #include "pool.h"
@@ -145,7 +145,7 @@ struct mpnet {
     float *pooler;          /* (C*C + C) or NULL */
     enum ctk_pool_mode pool;
     int threads;
-    struct ctk_pool workers; /* the threads, persistent across forward passes */
+    struct layers_par P;     /* the threads and the passes on them (layers_par.h) */
     struct ctk_gemm_layers lin; /* the layers' linear weights, packed in inference (lib/gemm.h) */
     float *scratch;         /* (threads, scratch_per) */
     int64_t scratch_T;
@@ -159,8 +159,6 @@ struct mpnet {
     uint64_t seed;
     float *bw_mem;
     int64_t bw_cap;
-    float *partial;         /* reduction partials */
-    size_t partial_cap;
 };
 
 static void free_acts(struct mpnet_acts *a)
@@ -218,182 +216,6 @@ static void alloc_acts(struct mpnet *b, int64_t N, int64_t S, int64_t att_total,
 }
 
 #define LAYER(ptr, l, width) (b->a.per_layer ? (ptr) + (int64_t)(l) * N * (width) : (ptr))
-
-/* Seeds of the dropout sites: one stream of the training seed per (layer, site). */
-enum { SITE_EMB, SITE_ATT, SITE_ATTOUT, SITE_FFNOUT, NSITES };
-static uint64_t site_seed(uint64_t seed, int64_t layer, int site)
-{
-    uint64_t st = seed ^ ((uint64_t)(layer * NSITES + site + 1) * 0x9e3779b97f4a7c15ULL);
-    return ctk_splitmix64(&st);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Row-wise passes on the threads                                            */
-
-enum { OP_LN, OP_RESLN, OP_GELU, OP_GELU_BW, OP_DROP, OP_DROP_BW };
-struct rows_job {
-    int op;
-    float *out, *res, *mean, *rstd;
-    const float *a, *bb, *w, *bias;
-    float eps, p;
-    uint64_t seed;
-    int64_t C; /* row width (1 for elementwise ops) */
-};
-
-static void rows_range(void *arg, int t, int64_t lo, int64_t hi)
-{
-    (void)t;
-    struct rows_job *j = arg;
-    int64_t C = j->C, n = hi - lo;
-    switch (j->op) {
-    case OP_LN:
-        layernorm_forward(j->out + lo * C, j->mean + lo, j->rstd + lo, j->a + lo * C, j->w, j->bias,
-                          j->eps, n, C);
-        break;
-    case OP_RESLN:
-        residual_layernorm_forward(j->out + lo * C, j->res + lo * C, j->mean + lo, j->rstd + lo,
-                                   j->a + lo * C, j->bb + lo * C, j->w, j->bias, j->eps, n, C);
-        break;
-    case OP_GELU: gelu_forward(j->out + lo, j->a + lo, n); break;
-    case OP_GELU_BW: gelu_backward(j->out + lo, j->a + lo, j->bb + lo, n); break;
-    case OP_DROP: dropout_forward_part(j->out, j->a, j->p, j->seed, lo, hi); break;
-    default: dropout_backward_part(j->out, j->a, j->p, j->seed, lo, hi); break;
-    }
-}
-
-static void par_rows(struct mpnet *b, struct rows_job *j, int64_t n)
-{
-    int T = b->threads;
-    if (n < 4096 / (j->C > 0 ? j->C : 1) + 1) T = 1; /* not worth a thread */
-    ctk_pool_ranges(&b->workers, n, T, rows_range, j);
-}
-
-static void par_layernorm(struct mpnet *b, float *out, float *res, float *mean, float *rstd,
-                          const float *a, const float *bb, const float *w, const float *bias,
-                          int64_t N)
-{
-    struct rows_job j = {bb ? OP_RESLN : OP_LN, out, res, mean, rstd, a, bb, w, bias,
-                         b->cfg.eps, 0, 0, b->cfg.C};
-    par_rows(b, &j, N);
-}
-
-static void par_ew(struct mpnet *b, int op, float *out, const float *x, const float *y, float p,
-                   uint64_t seed, int64_t n)
-{
-    if (op == OP_DROP && p <= 0 && out == x) return;
-    struct rows_job j = {op, out, NULL, NULL, NULL, x, y, NULL, NULL, 0, p, seed, 1};
-    par_rows(b, &j, n);
-}
-
-/* layernorm_backward in fixed blocks of LNB_ROWS rows, partial dw, db summed in block order. */
-#define LNB_ROWS 64
-struct lnb_job {
-    float *dinp, *partial;
-    const float *dout, *inp, *mean, *rstd, *w;
-    int64_t N, C;
-};
-
-static void lnb_range(void *arg, int t, int64_t lo, int64_t hi)
-{
-    (void)t;
-    struct lnb_job *j = arg;
-    int64_t C = j->C;
-    for (int64_t k = lo; k < hi; k++) {
-        int64_t r0 = k * LNB_ROWS, n = j->N - r0 < LNB_ROWS ? j->N - r0 : LNB_ROWS;
-        float *pw = j->partial + k * 2 * C, *pb = pw + C;
-        memset(pw, 0, (size_t)(2 * C) * sizeof *pw);
-        layernorm_backward(j->dinp + r0 * C, pw, pb, j->dout + r0 * C, j->inp + r0 * C,
-                           j->mean + r0, j->rstd + r0, j->w, n, C);
-    }
-}
-
-static float *partials(struct mpnet *b, size_t n)
-{
-    if (n > b->partial_cap) {
-        free(b->partial);
-        b->partial = xmallocarray(n, sizeof(float));
-        b->partial_cap = n;
-    }
-    return b->partial;
-}
-
-static void par_layernorm_backward(struct mpnet *b, float *dinp, float *dw, float *db,
-                                   const float *dout, const float *inp, const float *mean,
-                                   const float *rstd, const float *w, int64_t N)
-{
-    int64_t C = b->cfg.C, blocks = (N + LNB_ROWS - 1) / LNB_ROWS;
-    struct lnb_job j = {dinp, partials(b, (size_t)(blocks * 2 * C)), dout, inp, mean, rstd, w, N, C};
-    ctk_pool_ranges(&b->workers, blocks, b->threads, lnb_range, &j);
-    for (int64_t k = 0; k < blocks; k++) {
-        const float *pw = j.partial + k * 2 * C, *pb = pw + C;
-        for (int64_t i = 0; i < C; i++) {
-            dw[i] += pw[i];
-            db[i] += pb[i];
-        }
-    }
-}
-
-/*
- * Linear layers split over the threads with OpenBLAS on one thread (as
- * bert.c does: cheaper here than OpenBLAS's own threads): forward by blocks
- * of output columns, backward by blocks of dinp's columns and dw's rows.
- * Each output element is computed by one thread the same way whatever T.
- */
-struct lin_job {
-    float *out, *dinp, *dw, *db;
-    const float *inp, *w, *b, *dout;
-    int64_t N, C, OC, per, cper;
-};
-
-static void lin_range(void *arg, int t, int64_t lo, int64_t hi)
-{
-    (void)t;
-    struct lin_job *j = arg;
-    for (int64_t k = lo; k < hi; k++) {
-        int64_t o0 = k * j->per, o1 = o0 + j->per < j->OC ? o0 + j->per : j->OC;
-        if (o0 > j->OC) o0 = j->OC;
-        if (!j->dout) {
-            if (o1 > o0) linear_forward_cols(j->out, j->inp, j->w, j->b, j->N, j->C, j->OC, o0, o1);
-            continue;
-        }
-        int64_t c0 = k * j->cper, c1 = c0 + j->cper < j->C ? c0 + j->cper : j->C;
-        if (c0 > j->C) c0 = j->C;
-        linear_backward_part(j->dinp, j->dw, j->db, j->dout, j->inp, j->w, j->N, j->C, j->OC, c0,
-                             c1, o0, o1);
-    }
-}
-
-static int64_t panel(int64_t n, int T) { return ((n + T - 1) / T + 31) / 32 * 32; }
-
-static void par_linear(struct mpnet *b, float *out, const float *inp, const float *w,
-                       const float *bias, int64_t N, int64_t C, int64_t OC)
-{
-    if (b->lin.packed) {
-        ctk_gemm_packed_pool(&b->workers, b->lin.work, out, inp, ctk_gemm_layers_weight(&b->lin, w),
-                             bias, CTK_GEMM_NONE, N, C, OC);
-        return;
-    }
-    int T = b->threads;
-    if (T == 1) {
-        linear_forward(out, inp, w, bias, N, C, OC);
-        return;
-    }
-    struct lin_job j = {out, NULL, NULL, NULL, inp, w, bias, NULL, N, C, OC, panel(OC, T), 0};
-    ctk_pool_ranges(&b->workers, T, T, lin_range, &j);
-}
-
-static void par_linear_backward(struct mpnet *b, float *dinp, float *dw, float *db,
-                                const float *dout, const float *inp, const float *w, int64_t N,
-                                int64_t C, int64_t OC)
-{
-    int T = b->threads;
-    if (T == 1) {
-        linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
-        return;
-    }
-    struct lin_job j = {NULL, dinp, dw, db, inp, w, NULL, dout, N, C, OC, panel(OC, T), panel(C, T)};
-    ctk_pool_ranges(&b->workers, T, T, lin_range, &j);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Attention with the relative position bias                                 */
@@ -505,7 +327,7 @@ static void att_range(void *arg, int t, int64_t lo, int64_t hi)
 
 static void par_attention(struct mpnet *b, struct att_job *j, int64_t S)
 {
-    ctk_pool_ranges(&b->workers, S * b->cfg.H, b->threads, att_range, j);
+    ctk_pool_ranges(&b->P.pool, S * b->cfg.H, b->threads, att_range, j);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -587,8 +409,8 @@ static int mpnet_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, fl
         float *o = a->embsum + n * C;
         for (int64_t i = 0; i < C; i++) o[i] = we[i] + pe[i];
     }
-    par_layernorm(b, a->x, NULL, a->embmean, a->embrstd, a->embsum, NULL, p->lnew, p->lneb, N);
-    if (hp > 0) par_ew(b, OP_DROP, a->x, a->x, NULL, hp, site_seed(seed, 0, SITE_EMB), N * C);
+    par_layernorm(&b->P, a->x, NULL, a->embmean, a->embrstd, a->embsum, NULL, NULL, p->lnew, p->lneb, N);
+    if (hp > 0) par_ew(&b->P, EW_DROPOUT, a->x, a->x, NULL, hp, par_site_seed(seed, 0, SITE_EMB), N * C);
 
     for (int64_t l = 0; l < c->L; l++) {
         float *x = b->a.per_layer ? a->x + l * N * C : a->x;
@@ -600,25 +422,24 @@ static int mpnet_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, fl
         float *res2 = LAYER(a->res2, l, C);
         float *mean2 = LAYER(a->mean2, l, 1), *rstd2 = LAYER(a->rstd2, l, 1);
 
-        par_linear(b, qkv, x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
+        par_linear(&b->P, qkv, x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
         struct att_job aj = {b, atty, NULL, NULL, train ? a->att + l * att_total : NULL, NULL, qkv,
-                             t->offsets, ap, site_seed(seed, l, SITE_ATT)};
+                             t->offsets, ap, par_site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
-        par_linear(b, a->tmp, atty, p->attprojw + l * C * C, p->attprojb + l * C, N, C, C);
-        if (hp > 0) par_ew(b, OP_DROP, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
-        par_layernorm(b, h1, res1, mean1, rstd1, a->tmp, x, p->ln1w + l * C, p->ln1b + l * C, N);
+        /* without dropout the dense layers' biases join the residual pass */
+        const float *aob = p->attprojb + l * C, *fob = p->fcprojb + l * C;
+        par_linear(&b->P, a->tmp, atty, p->attprojw + l * C * C, hp > 0 ? aob : NULL, N, C, C);
+        if (hp > 0)
+            par_ew(&b->P, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, par_site_seed(seed, l, SITE_ATTOUT), N * C);
+        par_layernorm(&b->P, h1, res1, mean1, rstd1, a->tmp, hp > 0 ? NULL : aob, x, p->ln1w + l * C,
+                      p->ln1b + l * C, N);
 
-        if (b->lin.packed) { /* bias and GELU in the product's registers, into ffg (ff is not kept) */
-            ctk_gemm_packed_pool(&b->workers, b->lin.work, ffg, h1,
-                                 ctk_gemm_layers_weight(&b->lin, p->fcw + l * I * C),
-                                 p->fcb + l * I, CTK_GEMM_GELU, N, C, I);
-        } else {
-            par_linear(b, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N, C, I);
-            par_ew(b, OP_GELU, ffg, ff, NULL, 0, 0, N * I);
-        }
-        par_linear(b, a->tmp, ffg, p->fcprojw + l * C * I, p->fcprojb + l * C, N, I, C);
-        if (hp > 0) par_ew(b, OP_DROP, a->tmp, a->tmp, NULL, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
-        par_layernorm(b, xo, res2, mean2, rstd2, a->tmp, h1, p->ln2w + l * C, p->ln2b + l * C, N);
+        par_linear_gelu(&b->P, ffg, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N);
+        par_linear(&b->P, a->tmp, ffg, p->fcprojw + l * C * I, hp > 0 ? fob : NULL, N, I, C);
+        if (hp > 0)
+            par_ew(&b->P, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, par_site_seed(seed, l, SITE_FFNOUT), N * C);
+        par_layernorm(&b->P, xo, res2, mean2, rstd2, a->tmp, hp > 0 ? NULL : fob, h1, p->ln2w + l * C,
+                      p->ln2b + l * C, N);
     }
 
     const float *last = b->a.per_layer ? a->x + c->L * N * C : a->x;
@@ -690,33 +511,33 @@ static void mpnet_backward(struct ctk_encoder *enc, const float *demb)
 
         /* xo = LayerNorm(res2 = dropout(ffg·W2ᵀ + b2) + h1); dx holds dxo */
         memset(dres, 0, (size_t)(N * C) * sizeof(float));
-        par_layernorm_backward(b, dres, g.ln2w + l * C, g.ln2b + l * C, dx, res2, mean2, rstd2,
+        par_layernorm_backward(&b->P, dres, g.ln2w + l * C, g.ln2b + l * C, dx, res2, mean2, rstd2,
                                p->ln2w + l * C, N);
         memcpy(dh1, dres, (size_t)(N * C) * sizeof(float));
         memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
-        par_ew(b, OP_DROP_BW, dtmp, dres, NULL, hp, site_seed(seed, l, SITE_FFNOUT), N * C);
+        par_ew(&b->P, EW_DROPOUT_BACKWARD, dtmp, dres, NULL, hp, par_site_seed(seed, l, SITE_FFNOUT), N * C);
         memset(dffg, 0, (size_t)(N * I) * sizeof(float));
-        par_linear_backward(b, dffg, g.fcprojw + l * C * I, g.fcprojb + l * C, dtmp, ffg,
+        par_linear_backward(&b->P, dffg, g.fcprojw + l * C * I, g.fcprojb + l * C, dtmp, ffg,
                         p->fcprojw + l * C * I, N, I, C);
         /* ffg = gelu(ff = h1·Wiᵀ + bi) */
         memset(dff, 0, (size_t)(N * I) * sizeof(float));
-        par_ew(b, OP_GELU_BW, dff, dffg, ff, 0, 0, N * I);
-        par_linear_backward(b, dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1, p->fcw + l * I * C, N, C, I);
+        par_ew(&b->P, EW_GELU_BACKWARD, dff, dffg, ff, 0, 0, N * I);
+        par_linear_backward(&b->P, dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1, p->fcw + l * I * C, N, C, I);
 
         /* h1 = LayerNorm(res1 = dropout(atty·Woᵀ + bo) + x) */
         memset(dres, 0, (size_t)(N * C) * sizeof(float));
-        par_layernorm_backward(b, dres, g.ln1w + l * C, g.ln1b + l * C, dh1, res1, mean1, rstd1,
+        par_layernorm_backward(&b->P, dres, g.ln1w + l * C, g.ln1b + l * C, dh1, res1, mean1, rstd1,
                                p->ln1w + l * C, N);
         memcpy(dx, dres, (size_t)(N * C) * sizeof(float));
         memset(dtmp, 0, (size_t)(N * C) * sizeof(float));
-        par_ew(b, OP_DROP_BW, dtmp, dres, NULL, hp, site_seed(seed, l, SITE_ATTOUT), N * C);
+        par_ew(&b->P, EW_DROPOUT_BACKWARD, dtmp, dres, NULL, hp, par_site_seed(seed, l, SITE_ATTOUT), N * C);
         memset(dh1, 0, (size_t)(N * C) * sizeof(float)); /* dh1 reused as datty */
-        par_linear_backward(b, dh1, g.attprojw + l * C * C, g.attprojb + l * C, dtmp, atty,
+        par_linear_backward(&b->P, dh1, g.attprojw + l * C * C, g.attprojb + l * C, dtmp, atty,
                         p->attprojw + l * C * C, N, C, C);
         /* atty = attention(qkv, bias); the bias gradient summed per (sequence, head), in order */
         memset(dqkv, 0, (size_t)(N * 3 * C) * sizeof(float));
         struct att_job aj = {b, NULL, dqkv, dh1, a->att + l * att_total, drelb, qkv, t->offsets,
-                             ap, site_seed(seed, l, SITE_ATT)};
+                             ap, par_site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
         for (int64_t it = 0; it < S * H; it++) {
             int64_t h = it % H;
@@ -724,15 +545,15 @@ static void mpnet_backward(struct ctk_encoder *enc, const float *demb)
             for (int64_t k = 0; k < NBUCKETS; k++) g.relb[k * H + h] += drelb[it * NBUCKETS + k];
         }
         /* qkv = x·Wqkvᵀ + bqkv */
-        par_linear_backward(b, dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, x,
+        par_linear_backward(&b->P, dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, x,
                         p->qkvw + l * 3 * C * C, N, C, 3 * C);
     }
 
     /* x0 = dropout(LayerNorm(embsum)); embsum = wte[id] + wpe[pos] */
     memset(dres, 0, (size_t)(N * C) * sizeof(float));
-    par_ew(b, OP_DROP_BW, dres, dx, NULL, hp, site_seed(seed, 0, SITE_EMB), N * C);
+    par_ew(&b->P, EW_DROPOUT_BACKWARD, dres, dx, NULL, hp, par_site_seed(seed, 0, SITE_EMB), N * C);
     memset(dx, 0, (size_t)(N * C) * sizeof(float));
-    par_layernorm_backward(b, dx, g.lnew, g.lneb, dres, a->embsum, a->embmean, a->embrstd, p->lnew, N);
+    par_layernorm_backward(&b->P, dx, g.lnew, g.lneb, dres, a->embsum, a->embmean, a->embrstd, p->lnew, N);
     positions(a->pos, t->ids, t->offsets, S);
     for (int64_t n = 0; n < N; n++) {
         float *we = g.wte + (int64_t)t->ids[n] * C, *pe = g.wpe + (int64_t)a->pos[n] * C;
@@ -867,7 +688,7 @@ static void mpnet_free(struct ctk_encoder *enc)
 {
     struct mpnet *b = enc->impl;
     if (b) {
-        if (b->workers.tid) ctk_pool_free(&b->workers);
+        layers_par_free(&b->P);
         free_acts(&b->a);
         free(b->params_mem);
         free(b->pooler);
@@ -876,7 +697,6 @@ static void mpnet_free(struct ctk_encoder *enc)
         free(b->ids_copy);
         free(b->offsets_copy);
         free(b->bw_mem);
-        free(b->partial);
         ctk_model_close(&b->model);
         if (enc->nparams) free(enc->params[0].g);
         free(b);
@@ -963,9 +783,9 @@ struct ctk_encoder *ctk_mpnet_open(const char *dir, int threads, struct ctk_err 
         return open_failed(enc, &m);
     }
     b->threads = threads < 1 ? 1 : threads;
-    ctk_pool_init(&b->workers, b->threads);
     b->lin = (struct ctk_gemm_layers){b->p.qkvw, b->p.attprojw, b->p.fcw, b->p.fcprojw, b->cfg.L,
                                       b->cfg.C, b->cfg.I, b->threads, 0, NULL, NULL, {0}};
+    layers_par_init(&b->P, b->threads, 0, &b->lin, b->cfg.C, b->cfg.I, b->cfg.eps);
     return enc;
 }
 
