@@ -16,8 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bert.h"
-#include "mpnet.h"
+#include "transformer.h"
 #include "blas.h"
 #include "encoder.h"
 #include "err.h"
@@ -189,9 +188,7 @@ static void encode_column(struct ctk_encoder *enc, const struct opts *o, struct 
                         (long long)chunkno + 1, (long long)r + 1, om->cols[j->ids].name,
                         om->cols[j->types].name);
     }
-    int64_t limit = ctk_is_bert(enc)    ? ctk_bert_positions(enc)
-                    : ctk_is_mpnet(enc) ? ctk_mpnet_positions(enc)
-                                        : INT64_MAX;
+    int64_t limit = ctk_is_transformer(enc) ? ctk_transformer_positions(enc) : INT64_MAX;
     for (int64_t r = 0; r < rows; r++)
         if (off[r + 1] - off[r] > limit)
             ctk_die("%s: chunk %lld, row %lld: %lld tokens in '%s', more than the model's %lld "
@@ -239,8 +236,7 @@ static void encode_column(struct ctk_encoder *enc, const struct opts *o, struct 
         for (int64_t k = 0; k < n; k++)
             memcpy(out + w->order[b0 + k] * D, w->emb + k * D, (size_t)D * sizeof *out);
         if (j->hidden >= 0) {
-            const float *h = ctk_is_mpnet(enc) ? ctk_mpnet_last_hidden(enc, NULL, NULL)
-                                               : ctk_bert_last_hidden(enc, NULL, NULL);
+            const float *h = ctk_transformer_last_hidden(enc, NULL, NULL);
             for (int64_t k = 0; k < n; k++) {
                 int64_t r = w->order[b0 + k];
                 memcpy(w->hidden + off[r] * D, h + w->offs[k] * D,
@@ -265,13 +261,13 @@ int main(int argc, char **argv)
     struct ctk_encoder *enc = ctk_encoder_open(o.model, ctk_threads(o.threads), &e);
     if (!enc) ctk_die_err(&e);
     if (o.normalize >= 0) {
-        if (ctk_is_bert(enc) || ctk_is_mpnet(enc)) enc->normalize = o.normalize;
+        if (ctk_is_transformer(enc)) enc->normalize = o.normalize;
         else if (o.normalize != enc->normalize)
             ctk_usage("the %s encoder's output is %s: drop --%snormalize", enc->kind,
                       enc->normalize ? "always normalised" : "never normalised",
                       o.normalize ? "" : "no-");
     }
-    if (o.layer_output && !ctk_is_bert(enc) && !ctk_is_mpnet(enc))
+    if (o.layer_output && !ctk_is_transformer(enc))
         ctk_usage("--layer-output needs a transformer model (-m DIR): the %s encoder has no "
                   "token embeddings", enc->kind);
 

@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "mpnet.h"
+#include "transformer.h"
 #include "ngram.h" /* the built-in hashed n-gram encoder */
 
 struct kind {
@@ -84,12 +85,8 @@ struct ctk_encoder *ctk_encoder_open(const char *dir, int threads, struct ctk_er
 void ctk_encoder_alloc_grads(struct ctk_encoder *enc)
 {
     if (enc->nparams == 0 || enc->params[0].g) return;
-    if (ctk_is_bert(enc)) {
-        ctk_bert_alloc_grads(enc);
-        return;
-    }
-    if (ctk_is_mpnet(enc)) {
-        ctk_mpnet_alloc_grads(enc);
+    if (ctk_is_transformer(enc)) {
+        ctk_transformer_alloc_grads(enc);
         return;
     }
     for (int i = 0; i < enc->nparams; i++)

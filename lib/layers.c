@@ -419,15 +419,21 @@ HOT void softmax_rows(float *a, int64_t T)
 }
 
 void attention_forward(float *out, float *att, const float *qkv, float *scratch, float p,
-                       uint64_t seed, int64_t T, int64_t C, int64_t H, int64_t h0, int64_t h1)
+                       uint64_t seed, int64_t T, int64_t C, int64_t H, int64_t h0, int64_t h1,
+                       const float *bias)
 {
     int64_t hs = C / H, C3 = 3 * C;
     float scale = 1 / sqrtf((float)hs);
     for (int64_t h = h0; h < h1; h++) {
         const float *q = qkv + h * hs, *k = qkv + C + h * hs, *v = qkv + 2 * C + h * hs;
         float *a = att ? att + h * T * T : scratch;
-        /* a = q·kᵀ/√hs, then softmax over keys */
+        /* a = q·kᵀ/√hs (+ the bias of offset j - i), then softmax over keys */
         GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0, a, T);
+        if (bias)
+            for (int64_t i = 0; i < T; i++) {
+                const float *bi = bias + (h - h0) * (2 * T - 1) + T - 1 - i;
+                for (int64_t j = 0; j < T; j++) a[i * T + j] += bi[j];
+            }
         softmax_rows(a, T);
         const float *ad = a;
         if (p > 0) {
@@ -443,12 +449,13 @@ void attention_forward(float *out, float *att, const float *qkv, float *scratch,
 
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *att,
                         const float *qkv, float p, uint64_t seed, int64_t T, int64_t C,
-                        int64_t H, int64_t h0, int64_t h1)
+                        int64_t H, int64_t h0, int64_t h1, float *dbias)
 {
     /*
-     * forward, per head: A = softmax(Q·Kᵀ·scale), A' = dropout(A), O = A'·V.
+     * forward, per head: A = softmax(Z = Q·Kᵀ·scale + B), A' = dropout(A), O = A'·V.
      * dA' = dO·Vᵀ, dV = A'ᵀ·dO; dA = dA'·mask/(1-p);
-     * dZ = A ⊙ (dA - rowsum(dA ⊙ A)) (softmax); dQ = scale·dZ·K, dK = scale·dZᵀ·Q.
+     * dZ = A ⊙ (dA - rowsum(dA ⊙ A)) (softmax); dQ = scale·dZ·K, dK = scale·dZᵀ·Q;
+     * dB of offset r = Σ dZ[i, j] over j - i = r.
      */
     int64_t hs = C / H, C3 = 3 * C;
     float scale = 1 / sqrtf((float)hs);
@@ -478,6 +485,10 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
             float dot = 0;
             for (int64_t j = 0; j < T; j++) dot += d[j] * ar[j];
             for (int64_t j = 0; j < T; j++) d[j] = ar[j] * (d[j] - dot);
+            if (dbias) {
+                float *bi = dbias + (h - h0) * (2 * T - 1) + T - 1 - i;
+                for (int64_t j = 0; j < T; j++) bi[j] += d[j];
+            }
         }
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, da, T, k, C3, 1, dq, C3);
         GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, da, T, q, C3, 1, dk, C3);
@@ -488,28 +499,33 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
 /* Embeddings                                                                */
 
 void embeddings_forward(float *out, const int32_t *ids, const int32_t *type_ids,
-                        const int64_t *offsets, const float *wte, const float *wpe,
-                        const float *wtt, int64_t S, int64_t C)
+                        const int32_t *pos, const int64_t *offsets, const float *wte,
+                        const float *wpe, const float *wtt, int64_t S, int64_t C)
 {
     for (int64_t s = 0; s < S; s++)
         for (int64_t n = offsets[s]; n < offsets[s + 1]; n++) {
-            const float *we = wte + (int64_t)ids[n] * C, *pe = wpe + (n - offsets[s]) * C;
-            const float *te = wtt + (type_ids ? (int64_t)type_ids[n] : 0) * C;
+            const float *we = wte + (int64_t)ids[n] * C;
+            const float *pe = wpe + (pos ? (int64_t)pos[n] : n - offsets[s]) * C;
             float *o = out + n * C;
-            for (int64_t i = 0; i < C; i++) o[i] = we[i] + pe[i] + te[i];
+            if (wtt) {
+                const float *te = wtt + (type_ids ? (int64_t)type_ids[n] : 0) * C;
+                for (int64_t i = 0; i < C; i++) o[i] = we[i] + pe[i] + te[i];
+            } else {
+                for (int64_t i = 0; i < C; i++) o[i] = we[i] + pe[i];
+            }
         }
 }
 
 void embeddings_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
-                         const int32_t *ids, const int32_t *type_ids, const int64_t *offsets,
-                         int64_t S, int64_t C)
+                         const int32_t *ids, const int32_t *type_ids, const int32_t *pos,
+                         const int64_t *offsets, int64_t S, int64_t C)
 {
     /* forward: out[n] = wte[ids[n]] + wpe[position] + wtt[type]: scatter-add dout */
     for (int64_t s = 0; s < S; s++)
         for (int64_t n = offsets[s]; n < offsets[s + 1]; n++) {
             const float *d = dout + n * C;
             float *we = dwte ? dwte + (int64_t)ids[n] * C : NULL;
-            float *pe = dwpe ? dwpe + (n - offsets[s]) * C : NULL;
+            float *pe = dwpe ? dwpe + (pos ? (int64_t)pos[n] : n - offsets[s]) * C : NULL;
             float *te = dwtt ? dwtt + (type_ids ? (int64_t)type_ids[n] : 0) * C : NULL;
             for (int64_t i = 0; i < C; i++) {
                 if (we) we[i] += d[i];

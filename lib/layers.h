@@ -116,25 +116,34 @@ void softmax_rows(float *a, int64_t T);
  * backward; with p > 0 the probabilities are dropped out with seed
  * (element index h·T·T + i·T + j) before multiplying V. scratch (T, T) is
  * working space. Every token attends to every token of its own sequence:
- * packing leaves no padding to mask.
+ * packing leaves no padding to mask. bias, unless NULL: a relative position
+ * bias (MPNet) added to the scores, 2T - 1 values per head by offset j - i
+ * (head h's at bias + (h - h0)·(2T - 1), offset r at index T - 1 + r).
  */
 void attention_forward(float *out, float *att, const float *qkv, float *scratch, float p,
-                       uint64_t seed, int64_t T, int64_t C, int64_t H, int64_t h0, int64_t h1);
-/* dqkv (T, 3C) += the gradients of Q, K and V for heads h0 .. h1-1; scratch (2, T, T). */
+                       uint64_t seed, int64_t T, int64_t C, int64_t H, int64_t h0, int64_t h1,
+                       const float *bias);
+/*
+ * dqkv (T, 3C) += the gradients of Q, K and V for heads h0 .. h1-1; scratch
+ * (2, T, T); dbias, unless NULL, += the bias's gradient, laid out as bias.
+ */
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *att,
                         const float *qkv, float p, uint64_t seed, int64_t T, int64_t C,
-                        int64_t H, int64_t h0, int64_t h1);
+                        int64_t H, int64_t h0, int64_t h1, float *dbias);
 
 /*
- * Embeddings: out (N,C) = wte[ids[n]] + wpe[n - start of its sequence] +
- * wtt[type_ids[n]] (type_ids NULL: type 0). Ids are checked by the caller.
+ * Embeddings: out (N,C) = wte[ids[n]] + wpe[position] + wtt[type_ids[n]]:
+ * the position pos[n], or with pos NULL the token's index in its sequence;
+ * type_ids NULL: type 0; wtt NULL: no type embeddings. Ids are checked by
+ * the caller. Backward adds dout's rows into the tables' gradients (each may
+ * be NULL).
  */
 void embeddings_forward(float *out, const int32_t *ids, const int32_t *type_ids,
-                        const int64_t *offsets, const float *wte, const float *wpe,
-                        const float *wtt, int64_t S, int64_t C);
+                        const int32_t *pos, const int64_t *offsets, const float *wte,
+                        const float *wpe, const float *wtt, int64_t S, int64_t C);
 void embeddings_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
-                         const int32_t *ids, const int32_t *type_ids, const int64_t *offsets,
-                         int64_t S, int64_t C);
+                         const int32_t *ids, const int32_t *type_ids, const int32_t *pos,
+                         const int64_t *offsets, int64_t S, int64_t C);
 
 /*
  * Pooling of token states inp (N,C) into out (S,C), as sentence-transformers'

@@ -17,9 +17,8 @@
  *     128);
  *   - names: encoder.layer.N.attention.attn.{q,k,v,o}, attention.LayerNorm.
  *
- * Batches are packed (no padding), linear layers are one sgemm over all
- * tokens, attention runs per sequence and head on the encoder's threads.
- * Results do not depend on the number of threads.
+ * Everything else is the shared transformer of transformer.h (which also
+ * has what the encoder offers beyond encoder.h).
  *
  * Ownership: ctk_mpnet_open() returns an encoder freed by ctk_encoder_free().
  */
@@ -33,25 +32,6 @@
 
 /* Open the folder dir (already known to say model_type "mpnet"). */
 struct ctk_encoder *ctk_mpnet_open(const char *dir, int threads, struct ctk_err *e);
-
-/* An encoder of kind "mpnet"? */
-int ctk_is_mpnet(const struct ctk_encoder *enc);
-
-/* Pooling override (tests): "mean", "cls", "max", "mean_sqrt_len_tokens". */
-int ctk_mpnet_set_pooling(struct ctk_encoder *enc, const char *mode, struct ctk_err *e);
-
-/* Dropout rates in training, overriding config.json's (0, 0: deterministic). */
-int ctk_mpnet_set_dropout(struct ctk_encoder *enc, double hidden, double attention,
-                          struct ctk_err *e);
-
-/* Tokens a sequence may have: max_position_embeddings - padding_idx - 1. */
-int64_t ctk_mpnet_positions(const struct ctk_encoder *enc);
-
-/* Last hidden state (N, C) of the last forward, packed as the batch was. */
-const float *ctk_mpnet_last_hidden(const struct ctk_encoder *enc, int64_t *N, int64_t *C);
-
-/* Gradients (ctk_encoder_alloc_grads calls it): one slab in the parameters' layout. */
-void ctk_mpnet_alloc_grads(struct ctk_encoder *enc);
 
 /* T5/MPNet relative_position_bucket(rel = key position - query position), 32 buckets, 128. */
 int ctk_mpnet_bucket(int64_t rel);

@@ -82,7 +82,7 @@ static int attention_main(int argc, char **argv)
     double best_b = 1e30, best_f = 1e30;
     for (int round = 0; round < 5; round++) {
         double t0 = now();
-        for (int r = 0; r < reps; r++) attention_forward(o1, NULL, qkv, work, 0, 0, T, C, H, 0, H);
+        for (int r = 0; r < reps; r++) attention_forward(o1, NULL, qkv, work, 0, 0, T, C, H, 0, H, NULL);
         double t1 = now();
         for (int r = 0; r < reps; r++)
             for (int64_t h = 0; h < H; h++)

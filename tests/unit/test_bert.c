@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bert.h"
+#include "transformer.h"
 #include "blas.h"
 #include "encoder.h"
 #include "fsutil.h"
@@ -147,7 +148,7 @@ static void forward_checks(const char *preset, const char *dtype)
     float *emb = malloc((size_t)(b.t.S * enc->dim) * sizeof *emb);
     for (int m = 0; m < 4; m++)
         for (int norm = 0; norm < 2; norm++) {
-            if (ctk_bert_set_pooling(enc, mode_names[m], &e) < 0) die(e.msg);
+            if (ctk_transformer_set_pooling(enc, mode_names[m], &e) < 0) die(e.msg);
             enc->normalize = norm;
             encode(enc, &b.t, emb);
             snprintf(path, sizeof path, "pool.%s%s", modes[m], norm ? ".norm" : "");
@@ -161,7 +162,7 @@ static void forward_checks(const char *preset, const char *dtype)
         }
     /* token embeddings: the sampled rows of the last hidden state */
     int64_t N, C;
-    const float *h = ctk_bert_last_hidden(enc, &N, &C);
+    const float *h = ctk_transformer_last_hidden(enc, &N, &C);
     size_t nt;
     float *want = golden_f32(&b, "tokens", &nt);
     const struct ctk_st_tensor *rows = ctk_st_find(&b.st, "tokens.rows");
@@ -232,7 +233,7 @@ static void grad_checks(const char *preset, const char *file)
     const char *pool = ctk_st_meta(&b.st, "pooling"), *norm = ctk_st_meta(&b.st, "normalize");
     if (!pool || !norm) die("grad golden without pooling/normalize metadata");
     const char *pm = strcmp(pool, "mean_sqrt_len") == 0 ? "mean_sqrt_len_tokens" : pool;
-    if (ctk_bert_set_pooling(enc, pm, &e) < 0 || ctk_bert_set_dropout(enc, 0, 0, &e) < 0) die(e.msg);
+    if (ctk_transformer_set_pooling(enc, pm, &e) < 0 || ctk_transformer_set_dropout(enc, 0, 0, &e) < 0) die(e.msg);
     enc->normalize = atoi(norm);
     int64_t S = b.t.S, D = enc->dim;
     float *emb = malloc((size_t)(S * D) * sizeof *emb), *w = golden_f32(&b, "w", NULL);

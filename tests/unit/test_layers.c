@@ -155,12 +155,12 @@ static void forward_tests(void)
     float *qkv = getf("att.qkv", NULL), att[2 * 25], scratch[2 * 25];
     want = getf("att.out", &n);
     float *probs = getf("att.probs", NULL);
-    attention_forward(out, att, qkv, scratch, 0, 0, 5, 8, 2, 0, 2);
+    attention_forward(out, att, qkv, scratch, 0, 0, 5, 8, 2, 0, 2, NULL);
     check("attention forward (float)", diff_f(out, want, n), 1e-6);
     check("attention probabilities (float)", diff_f(att, probs, 50), 1e-6);
     double dqkv[120], datt[50], dscr[50], dao[40];
     for (int i = 0; i < 120; i++) dqkv[i] = qkv[i];
-    d_attention_forward(dao, datt, dqkv, dscr, 0, 0, 5, 8, 2, 0, 2);
+    d_attention_forward(dao, datt, dqkv, dscr, 0, 0, 5, 8, 2, 0, 2, NULL);
     check("attention forward (double)", diff_d(dao, want, n), 1e-7);
     free(qkv), free(want), free(probs);
 
@@ -200,8 +200,17 @@ static void forward_tests(void)
     memcpy(types_, types, sizeof types_);
     memcpy(eoff, tensor("emb.offsets")->data, sizeof eoff);
     float eo[24];
-    embeddings_forward(eo, ids_, types_, eoff, wte, wpe, wtt, 2, 4);
+    embeddings_forward(eo, ids_, types_, NULL, eoff, wte, wpe, wtt, 2, 4);
     check("embeddings forward (float)", diff_f(eo, want, n), 1e-6);
+    {
+        /* given positions, no type embeddings: row n is wte[ids[n]] + wpe[pos[n]] */
+        int32_t pos[6] = {1, 0, 2, 1, 0, 2};
+        float ep[24], sum[24];
+        embeddings_forward(ep, ids_, types_, pos, eoff, wte, wpe, NULL, 2, 4);
+        for (int64_t r = 0; r < eoff[2]; r++)
+            for (int i = 0; i < 4; i++) sum[r * 4 + i] = wte[ids_[r] * 4 + i] + wpe[pos[r] * 4 + i];
+        check("embeddings forward, positions given, no types", diff_f(ep, sum, (size_t)(eoff[2] * 4)), 0);
+    }
     free(wte), free(wpe), free(wtt), free(want);
 
     /* dropout: rate, scaling and determinism */
@@ -340,43 +349,59 @@ static void fd_dropout(void)
     free(d.x), free(w), free(dx);
 }
 
-/* attention of one sequence, all heads */
-struct at { double *qkv, *att, *scratch; double p; int64_t T, C, H; };
+/* attention of one sequence, all heads; with bias, a relative position bias per head and offset */
+struct at { double *qkv, *att, *scratch, *bias; double p; int64_t T, C, H; };
 static void att_f(void *c, double *out)
 {
     struct at *a = c;
-    d_attention_forward(out, a->att, a->qkv, a->scratch, a->p, 7, a->T, a->C, a->H, 0, a->H);
+    d_attention_forward(out, a->att, a->qkv, a->scratch, a->p, 7, a->T, a->C, a->H, 0, a->H, a->bias);
 }
-static void fd_attention(double p)
+static void fd_attention(double p, int bias)
 {
-    int64_t T = 6, C = 8, H = 2;
-    struct at a = {randn(T * 3 * C, 1), zeros(H * T * T), zeros(2 * T * T), p, T, C, H};
+    int64_t T = 6, C = 8, H = 2, nb = H * (2 * T - 1);
+    struct at a = {randn(T * 3 * C, 1), zeros(H * T * T), zeros(2 * T * T), bias ? randn(nb, 1) : NULL,
+                   p, T, C, H};
     double *w = randn(T * C, 1), *out = zeros(T * C), *dqkv = zeros(T * 3 * C), *scr = zeros(2 * T * T);
+    double *dbias = bias ? zeros(nb) : NULL;
     att_f(&a, out);
-    d_attention_backward(dqkv, scr, w, a.att, a.qkv, p, 7, T, C, H, 0, H);
+    d_attention_backward(dqkv, scr, w, a.att, a.qkv, p, 7, T, C, H, 0, H, dbias);
     char what[64];
-    snprintf(what, sizeof what, "attention dqkv (dropout %.1f)", p);
+    snprintf(what, sizeof what, "attention%s dqkv (dropout %.1f)", bias ? " with bias" : "", p);
     fd(what, a.qkv, T * 3 * C, dqkv, att_f, &a, w, T * C);
-    free(a.qkv), free(a.att), free(a.scratch), free(w), free(out), free(dqkv), free(scr);
+    if (bias) {
+        snprintf(what, sizeof what, "attention with bias dbias (dropout %.1f)", p);
+        fd(what, a.bias, nb, dbias, att_f, &a, w, T * C);
+    }
+    free(a.qkv), free(a.att), free(a.scratch), free(a.bias), free(w), free(out), free(dqkv), free(scr);
+    free(dbias);
 }
 
 /* embeddings */
-struct em { double *wte, *wpe, *wtt; int32_t *ids, *types; int64_t *offs; };
+struct em { double *wte, *wpe, *wtt; int32_t *ids, *types, *pos; int64_t *offs; };
 static void emb_f(void *c, double *out)
 {
     struct em *e = c;
-    d_embeddings_forward(out, e->ids, e->types, e->offs, e->wte, e->wpe, e->wtt, 2, 3);
+    d_embeddings_forward(out, e->ids, e->types, e->pos, e->offs, e->wte, e->wpe, e->wtt, 2, 3);
 }
-static void fd_embeddings(void)
+/* pos: NULL (index in the sequence) or given positions; without type embeddings when notypes */
+static void fd_embeddings(int32_t *pos, int notypes)
 {
     int32_t ids[] = {4, 1, 4, 0, 2}, types[] = {0, 1, 0, 0, 1};
     int64_t offs[] = {0, 2, 5};
-    struct em e = {randn(5 * 3, 1), randn(4 * 3, 1), randn(2 * 3, 1), ids, types, offs};
-    double *w = randn(5 * 3, 1), *dte = zeros(15), *dpe = zeros(12), *dtt = zeros(6);
-    d_embeddings_backward(dte, dpe, dtt, w, ids, types, offs, 2, 3);
-    fd("embeddings dwte", e.wte, 15, dte, emb_f, &e, w, 15);
-    fd("embeddings dwpe", e.wpe, 12, dpe, emb_f, &e, w, 15);
-    fd("embeddings dwtt", e.wtt, 6, dtt, emb_f, &e, w, 15);
+    struct em e = {randn(5 * 3, 1), randn(4 * 3, 1), notypes ? NULL : randn(2 * 3, 1), ids, types,
+                   pos, offs};
+    double *w = randn(5 * 3, 1), *dte = zeros(15), *dpe = zeros(12), *dtt = notypes ? NULL : zeros(6);
+    d_embeddings_backward(dte, dpe, dtt, w, ids, types, pos, offs, 2, 3);
+    const char *how = pos ? (notypes ? " (positions given, no types)" : " (positions given)") : "";
+    char what[80];
+    snprintf(what, sizeof what, "embeddings dwte%s", how);
+    fd(what, e.wte, 15, dte, emb_f, &e, w, 15);
+    snprintf(what, sizeof what, "embeddings dwpe%s", how);
+    fd(what, e.wpe, 12, dpe, emb_f, &e, w, 15);
+    if (!notypes) {
+        snprintf(what, sizeof what, "embeddings dwtt%s", how);
+        fd(what, e.wtt, 6, dtt, emb_f, &e, w, 15);
+    }
     free(e.wte), free(e.wpe), free(e.wtt), free(w), free(dte), free(dpe), free(dtt);
 }
 
@@ -434,9 +459,14 @@ int main(int argc, char **argv)
     fd_layernorm();
     fd_gelu();
     fd_dropout();
-    fd_attention(0);
-    fd_attention(0.2);
-    fd_embeddings();
+    fd_attention(0, 0);
+    fd_attention(0.2, 0);
+    fd_attention(0, 1);
+    fd_attention(0.2, 1);
+    int32_t pos[] = {2, 3, 2, 3, 1};
+    fd_embeddings(NULL, 0);
+    fd_embeddings(pos, 0);
+    fd_embeddings(pos, 1);
     fd_pool(CTK_POOL_MEAN, "mean");
     fd_pool(CTK_POOL_CLS, "cls");
     fd_pool(CTK_POOL_MAX, "max");

@@ -24,6 +24,7 @@
 
 #include "encoder.h"
 #include "mpnet.h"
+#include "transformer.h"
 #include "safetensors.h"
 
 static int failures;
@@ -66,7 +67,7 @@ static struct ctk_encoder *open_enc(const char *dir, int threads)
     struct ctk_err e;
     struct ctk_encoder *enc = ctk_encoder_open(dir, threads, &e);
     if (!enc) die(e.msg);
-    if (!ctk_is_mpnet(enc) || strcmp(enc->kind, "mpnet") != 0) die("not opened as MPNet");
+    if (!ctk_is_transformer(enc) || strcmp(enc->kind, "mpnet") != 0) die("not opened as MPNet");
     return enc;
 }
 
@@ -159,7 +160,7 @@ static void forward_checks(const char *preset)
     float *emb = malloc((size_t)(b.t.S * enc->dim) * sizeof *emb);
     for (int m = 0; m < 4; m++)
         for (int norm = 0; norm < 2; norm++) {
-            if (ctk_mpnet_set_pooling(enc, mode_names[m], &e) < 0) die(e.msg);
+            if (ctk_transformer_set_pooling(enc, mode_names[m], &e) < 0) die(e.msg);
             enc->normalize = norm;
             encode(enc, &b.t, emb, 0, 0);
             snprintf(path, sizeof path, "pool.%s%s", modes[m], norm ? ".norm" : "");
@@ -172,7 +173,7 @@ static void forward_checks(const char *preset)
             free(want);
         }
     int64_t N, C;
-    const float *h = ctk_mpnet_last_hidden(enc, &N, &C);
+    const float *h = ctk_transformer_last_hidden(enc, &N, &C);
     size_t nt;
     float *want = golden_f32(&b, "tokens", &nt);
     const struct ctk_st_tensor *rows = ctk_st_find(&b.st, "tokens.rows");
@@ -246,7 +247,7 @@ static void dropout_and_save_checks(void)
           maxdiff(e0, e1, n) > 1e-3 ? 0 : 1, 0);
     check("training forward, other seed: differs (want > 1e-3)", maxdiff(e1, e3, n) > 1e-3 ? 0 : 1, 0);
     struct ctk_err e;
-    if (ctk_mpnet_set_dropout(enc, 0, 0, &e) < 0) die(e.msg);
+    if (ctk_transformer_set_dropout(enc, 0, 0, &e) < 0) die(e.msg);
     encode(enc, &b.t, e1, 1, 7);
     check("training forward, dropout off, vs inference: max abs diff", maxdiff(e0, e1, n), 1e-6);
     snprintf(out, sizeof out, "%s/saved", tmpdir);
