@@ -1,8 +1,9 @@
 /*
  * layers_par.h -- the passes of layers.h over a batch's N tokens, spread over
- * a pool of threads (lib/pool.h), as the transformer encoders (bert.c,
- * mpnet.c) run them: LayerNorm with its residual sum, GELU, dropout,
- * LayerNorm's backward, and the linear layers forward and backward.
+ * a pool of threads (lib/pool.h), as the transformer encoder
+ * (transformer.c) runs them: LayerNorm with its residual sum, GELU,
+ * dropout, LayerNorm's backward, and the linear layers forward and
+ * backward.
  *
  * Work is cut into fixed items (rows or elements, or blocks of output
  * columns) that do not depend on the number of threads, and every sum

@@ -187,9 +187,25 @@ static void alloc_acts(struct transformer *b, int64_t N, int64_t S, int64_t att_
     a->S = S;
 }
 
-/* Buffers of layer l (layer 0's in inference). */
-#define LAYER(ptr, l, width) (b->a.per_layer ? (ptr) + (int64_t)(l) * N * (width) : (ptr))
-#define LAYERX(l) (b->a.per_layer ? b->a.x + (int64_t)(l) * N * C : b->a.x)
+/* The activations of layer l (layer 0's in inference): its input x and output xo, and between. */
+struct layer_acts {
+    float *x, *xo, *qkv, *atty, *res1, *mean1, *rstd1, *h1, *ff, *ffg, *res2, *mean2, *rstd2;
+};
+
+static struct layer_acts layer_acts(const struct transformer *b, int64_t l)
+{
+    const struct acts *a = &b->a;
+    int64_t N = a->N, C = b->cfg.C, I = b->cfg.I, k = a->per_layer ? l : 0;
+#define AT(ptr, width) ((ptr) + k * N * (width))
+    return (struct layer_acts){AT(a->x, C),     a->x + (a->per_layer ? l + 1 : 0) * N * C,
+                               AT(a->qkv, 3 * C), AT(a->atty, C),
+                               AT(a->res1, C),  AT(a->mean1, 1),
+                               AT(a->rstd1, 1), AT(a->h1, C),
+                               AT(a->ff, I),    AT(a->ffg, I),
+                               AT(a->res2, C),  AT(a->mean2, 1),
+                               AT(a->rstd2, 1)};
+#undef AT
+}
 
 /* ------------------------------------------------------------------------ */
 /* Attention, per sequence and head                                          */
@@ -338,38 +354,31 @@ static int xf_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, float
         par_ew(&b->P, EW_DROPOUT, a->x, a->x, NULL, hp, par_site_seed(seed, 0, SITE_EMB), N * C);
 
     for (int64_t l = 0; l < c->L; l++) {
-        float *x = LAYERX(l), *xo = LAYERX(l + 1);
-        float *qkv = LAYER(a->qkv, l, 3 * C), *atty = LAYER(a->atty, l, C);
-        float *res1 = LAYER(a->res1, l, C), *h1 = LAYER(a->h1, l, C);
-        float *mean1 = LAYER(a->mean1, l, 1), *rstd1 = LAYER(a->rstd1, l, 1);
-        float *ff = LAYER(a->ff, l, I), *ffg = LAYER(a->ffg, l, I);
-        float *res2 = LAYER(a->res2, l, C);
-        float *mean2 = LAYER(a->mean2, l, 1), *rstd2 = LAYER(a->rstd2, l, 1);
-
-        par_linear(&b->P, qkv, x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
-        struct att_job aj = {b, atty, NULL, NULL, train ? a->att + l * att_total : NULL, NULL, qkv,
-                             t->offsets, ap, par_site_seed(seed, l, SITE_ATT)};
+        struct layer_acts y = layer_acts(b, l);
+        par_linear(&b->P, y.qkv, y.x, p->qkvw + l * 3 * C * C, p->qkvb + l * 3 * C, N, C, 3 * C);
+        struct att_job aj = {b, y.atty, NULL, NULL, train ? a->att + l * att_total : NULL, NULL,
+                             y.qkv, t->offsets, ap, par_site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
         /* without dropout the dense layers' biases join the residual pass */
         const float *aob = p->attprojb + l * C, *fob = p->fcprojb + l * C;
-        par_linear(&b->P, a->tmp, atty, p->attprojw + l * C * C, hp > 0 ? aob : NULL, N, C, C);
+        par_linear(&b->P, a->tmp, y.atty, p->attprojw + l * C * C, hp > 0 ? aob : NULL, N, C, C);
         if (hp > 0)
             par_ew(&b->P, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, par_site_seed(seed, l, SITE_ATTOUT),
                    N * C);
-        par_layernorm(&b->P, h1, res1, mean1, rstd1, a->tmp, hp > 0 ? NULL : aob, x,
+        par_layernorm(&b->P, y.h1, y.res1, y.mean1, y.rstd1, a->tmp, hp > 0 ? NULL : aob, y.x,
                       p->ln1w + l * C, p->ln1b + l * C, N);
 
-        par_linear_gelu(&b->P, ffg, ff, h1, p->fcw + l * I * C, p->fcb + l * I, N);
-        par_linear(&b->P, a->tmp, ffg, p->fcprojw + l * C * I, hp > 0 ? fob : NULL, N, I, C);
+        par_linear_gelu(&b->P, y.ffg, y.ff, y.h1, p->fcw + l * I * C, p->fcb + l * I, N);
+        par_linear(&b->P, a->tmp, y.ffg, p->fcprojw + l * C * I, hp > 0 ? fob : NULL, N, I, C);
         if (hp > 0)
             par_ew(&b->P, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, par_site_seed(seed, l, SITE_FFNOUT),
                    N * C);
-        par_layernorm(&b->P, xo, res2, mean2, rstd2, a->tmp, hp > 0 ? NULL : fob, h1,
+        par_layernorm(&b->P, y.xo, y.res2, y.mean2, y.rstd2, a->tmp, hp > 0 ? NULL : fob, y.h1,
                       p->ln2w + l * C, p->ln2b + l * C, N);
     }
 
     /* Pooling, Normalize */
-    float *last = LAYERX(c->L);
+    float *last = layer_acts(b, c->L - 1).xo;
     pool_forward(enc->normalize ? a->pooled : emb, a->argmax, last, t->offsets, b->pool, S, C);
     if (enc->normalize) normalize_forward(emb, a->norm, a->pooled, S, C);
 
@@ -458,34 +467,28 @@ static void xf_backward(struct ctk_encoder *enc, const float *demb)
     }
 
     for (int64_t l = L - 1; l >= 0; l--) {
-        float *x = LAYERX(l);
-        float *qkv = LAYER(a->qkv, l, 3 * C), *atty = LAYER(a->atty, l, C);
-        float *res1 = LAYER(a->res1, l, C), *h1 = LAYER(a->h1, l, C);
-        float *mean1 = LAYER(a->mean1, l, 1), *rstd1 = LAYER(a->rstd1, l, 1);
-        float *ff = LAYER(a->ff, l, I), *ffg = LAYER(a->ffg, l, I);
-        float *res2 = LAYER(a->res2, l, C);
-        float *mean2 = LAYER(a->mean2, l, 1), *rstd2 = LAYER(a->rstd2, l, 1);
+        struct layer_acts y = layer_acts(b, l);
 
         /* xo = LayerNorm(res2 = dropout(ffg·W2ᵀ + b2) + h1); dx holds dxo */
-        sublayer_backward(b, dh1, dffg, dx, res2, mean2, rstd2, p->ln2w + l * C, g.ln2w + l * C,
-                          g.ln2b + l * C, ffg, p->fcprojw + l * C * I, g.fcprojw + l * C * I,
+        sublayer_backward(b, dh1, dffg, dx, y.res2, y.mean2, y.rstd2, p->ln2w + l * C,
+                          g.ln2w + l * C, g.ln2b + l * C, y.ffg, p->fcprojw + l * C * I, g.fcprojw + l * C * I,
                           g.fcprojb + l * C, N, I, hp, par_site_seed(seed, l, SITE_FFNOUT), dres,
                           dtmp);
         /* ffg = gelu(ff = h1·Wiᵀ + bi) */
         memset(dff, 0, (size_t)(N * I) * sizeof(float));
-        par_ew(&b->P, EW_GELU_BACKWARD, dff, dffg, ff, 0, 0, N * I);
-        par_linear_backward(&b->P, dh1, g.fcw + l * I * C, g.fcb + l * I, dff, h1,
+        par_ew(&b->P, EW_GELU_BACKWARD, dff, dffg, y.ff, 0, 0, N * I);
+        par_linear_backward(&b->P, dh1, g.fcw + l * I * C, g.fcb + l * I, dff, y.h1,
                             p->fcw + l * I * C, N, C, I);
 
         /* h1 = LayerNorm(res1 = dropout(atty·Woᵀ + bo) + x); dh1 reused as datty */
-        sublayer_backward(b, dx, dh1, dh1, res1, mean1, rstd1, p->ln1w + l * C, g.ln1w + l * C,
-                          g.ln1b + l * C, atty, p->attprojw + l * C * C, g.attprojw + l * C * C,
+        sublayer_backward(b, dx, dh1, dh1, y.res1, y.mean1, y.rstd1, p->ln1w + l * C,
+                          g.ln1w + l * C, g.ln1b + l * C, y.atty, p->attprojw + l * C * C, g.attprojw + l * C * C,
                           g.attprojb + l * C, N, C, hp, par_site_seed(seed, l, SITE_ATTOUT), dres,
                           dtmp);
         /* atty = attention(qkv (, bias)); the bias table's gradient per item, then in item order */
         memset(dqkv, 0, (size_t)(N * 3 * C) * sizeof(float));
-        struct att_job aj = {b, NULL, dqkv, dh1, a->att + l * att_total, drelb, qkv, t->offsets, ap,
-                             par_site_seed(seed, l, SITE_ATT)};
+        struct att_job aj = {b, NULL, dqkv, dh1, a->att + l * att_total, drelb, y.qkv, t->offsets,
+                             ap, par_site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
         for (int64_t it = 0; NB && it < S * H; it++) {
             int64_t h = it % H;
@@ -493,7 +496,7 @@ static void xf_backward(struct ctk_encoder *enc, const float *demb)
             for (int64_t k = 0; k < NB; k++) g.relb[k * H + h] += drelb[it * NB + k];
         }
         /* qkv = x·Wqkvᵀ + bqkv */
-        par_linear_backward(&b->P, dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, x,
+        par_linear_backward(&b->P, dx, g.qkvw + l * 3 * C * C, g.qkvb + l * 3 * C, dqkv, y.x,
                             p->qkvw + l * 3 * C * C, N, C, 3 * C);
     }
 
@@ -783,5 +786,5 @@ const float *ctk_transformer_last_hidden(const struct ctk_encoder *enc, int64_t 
     if (N) *N = n;
     if (C) *C = c;
     if (!b->a.mem) return NULL;
-    return b->a.per_layer ? b->a.x + b->cfg.L * n * c : b->a.x;
+    return layer_acts(b, b->cfg.L - 1).xo;
 }
