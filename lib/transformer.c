@@ -317,6 +317,23 @@ static int check_tokens(const struct transformer *b, const struct ctk_tokens *t,
     return 0;
 }
 
+/*
+ * out = LayerNorm(res = dropout(y·wᵀ + bias) + skip), y (N, K), w (C, K),
+ * res kept with LayerNorm's mean and rstd for backward. Without dropout the
+ * bias joins the residual pass instead of the product.
+ */
+static void sublayer_forward(struct transformer *b, float *out, float *res, float *mean,
+                             float *rstd, const float *y, const float *w, const float *bias,
+                             const float *skip, const float *lnw, const float *lnb, int64_t N,
+                             int64_t K, float hp, uint64_t seed)
+{
+    int64_t C = b->cfg.C;
+    float *tmp = b->a.tmp;
+    par_linear(&b->P, tmp, y, w, hp > 0 ? bias : NULL, N, K, C);
+    if (hp > 0) par_ew(&b->P, EW_DROPOUT, tmp, tmp, NULL, hp, seed, N * C);
+    par_layernorm(&b->P, out, res, mean, rstd, tmp, hp > 0 ? NULL : bias, skip, lnw, lnb, N);
+}
+
 static int xf_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, float *emb, int train,
                       uint64_t seed, struct ctk_err *e)
 {
@@ -359,22 +376,15 @@ static int xf_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, float
         struct att_job aj = {b, y.atty, NULL, NULL, train ? a->att + l * att_total : NULL, NULL,
                              y.qkv, t->offsets, ap, par_site_seed(seed, l, SITE_ATT)};
         par_attention(b, &aj, S);
-        /* without dropout the dense layers' biases join the residual pass */
-        const float *aob = p->attprojb + l * C, *fob = p->fcprojb + l * C;
-        par_linear(&b->P, a->tmp, y.atty, p->attprojw + l * C * C, hp > 0 ? aob : NULL, N, C, C);
-        if (hp > 0)
-            par_ew(&b->P, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, par_site_seed(seed, l, SITE_ATTOUT),
-                   N * C);
-        par_layernorm(&b->P, y.h1, y.res1, y.mean1, y.rstd1, a->tmp, hp > 0 ? NULL : aob, y.x,
-                      p->ln1w + l * C, p->ln1b + l * C, N);
-
+        /* h1 = LayerNorm(x + dropout(atty·Woᵀ + bo)) */
+        sublayer_forward(b, y.h1, y.res1, y.mean1, y.rstd1, y.atty, p->attprojw + l * C * C,
+                         p->attprojb + l * C, y.x, p->ln1w + l * C, p->ln1b + l * C, N, C, hp,
+                         par_site_seed(seed, l, SITE_ATTOUT));
+        /* xo = LayerNorm(h1 + dropout(gelu(h1·Wiᵀ + bi)·W2ᵀ + b2)) */
         par_linear_gelu(&b->P, y.ffg, y.ff, y.h1, p->fcw + l * I * C, p->fcb + l * I, N);
-        par_linear(&b->P, a->tmp, y.ffg, p->fcprojw + l * C * I, hp > 0 ? fob : NULL, N, I, C);
-        if (hp > 0)
-            par_ew(&b->P, EW_DROPOUT, a->tmp, a->tmp, NULL, hp, par_site_seed(seed, l, SITE_FFNOUT),
-                   N * C);
-        par_layernorm(&b->P, y.xo, y.res2, y.mean2, y.rstd2, a->tmp, hp > 0 ? NULL : fob, y.h1,
-                      p->ln2w + l * C, p->ln2b + l * C, N);
+        sublayer_forward(b, y.xo, y.res2, y.mean2, y.rstd2, y.ffg, p->fcprojw + l * C * I,
+                         p->fcprojb + l * C, y.h1, p->ln2w + l * C, p->ln2b + l * C, N, I, hp,
+                         par_site_seed(seed, l, SITE_FFNOUT));
     }
 
     /* Pooling, Normalize */
