@@ -1,6 +1,6 @@
 /*
- * test_bert.c -- the BERT encoder (lib/bert.c) against the PyTorch reference
- * (tests/ref/bert_ref.py, computing in float64):
+ * test_bert.c -- the BERT encoder (lib/bert.c on lib/transformer.c) against
+ * the PyTorch reference (tests/ref/bert_ref.py, computing in float64):
  *
  *  - forward: pooled embeddings (mean, cls, max, mean_sqrt_len; normalised
  *    and not) and token embeddings (last hidden state), for the models
@@ -25,28 +25,13 @@
 #include <unistd.h>
 
 #include "bert.h"
-#include "transformer.h"
 #include "blas.h"
-#include "encoder.h"
 #include "fsutil.h"
-#include "safetensors.h"
 
-static int failures;
-static char tmpdir[] = "/tmp/ctk-test-bert-XXXXXX";
-static const char *srcdir = ".", *builddir = ".";
-
-static void check(const char *what, double v, double tol)
-{
-    int bad = !(v <= tol);
-    printf("%-58s %.3g (tolerance %.0e)%s\n", what, v, tol, bad ? "  FAIL" : "");
-    failures += bad;
-}
-
-static void die(const char *msg)
-{
-    fprintf(stderr, "test_bert: %s\n", msg);
-    exit(1);
-}
+#define TEST_NAME "test_bert"
+#define KIND "bert"
+#define TMPDIR_TEMPLATE "/tmp/ctk-test-bert-XXXXXX"
+#include "transformer_check.h"
 
 static void make_model(const char *preset, const char *dtype, char *dir, size_t size)
 {
@@ -55,168 +40,18 @@ static void make_model(const char *preset, const char *dtype, char *dir, size_t 
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "'%s/bin/ctk-init-model' -q --preset %s --seed 1 --dtype %s -o '%s'",
              builddir, preset, dtype, dir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "test_bert: failed: %s\n", cmd);
-        exit(1);
-    }
+    run(cmd);
 }
 
-static struct ctk_encoder *open_enc(const char *dir, int threads)
+/* The fixture of a preset and dtype, and the forward and invariance checks on it. */
+static void model_checks(const char *preset, const char *dtype, int invariance)
 {
-    struct ctk_err e;
-    struct ctk_encoder *enc = ctk_encoder_open(dir, threads, &e);
-    if (!enc) die(e.msg);
-    return enc;
-}
-
-struct batch {
-    struct ctk_st st;
-    struct ctk_tokens t;
-    int64_t N;
-};
-
-static void load_batch(struct batch *b, const char *path)
-{
-    struct ctk_err e;
-    if (ctk_st_open(&b->st, path, &e) < 0) die(e.msg);
-    const struct ctk_st_tensor *ti = ctk_st_find(&b->st, "ids"),
-                               *tt = ctk_st_find(&b->st, "type_ids"),
-                               *to = ctk_st_find(&b->st, "offsets");
-    if (!ti || !tt || !to) die("golden file without ids, type_ids, offsets");
-    /* copies: mmap'd tensors need not be aligned */
-    int32_t *ids = malloc(ti->nelem * 4), *types = malloc(tt->nelem * 4);
-    int64_t *offs = malloc(to->nelem * 8);
-    memcpy(ids, ti->data, ti->nelem * 4);
-    memcpy(types, tt->data, tt->nelem * 4);
-    memcpy(offs, to->data, to->nelem * 8);
-    b->t = (struct ctk_tokens){(int64_t)to->nelem - 1, ids, types, offs};
-    b->N = offs[b->t.S];
-}
-
-static void free_batch(struct batch *b)
-{
-    free((void *)b->t.ids);
-    free((void *)b->t.type_ids);
-    free((void *)b->t.offsets);
-    ctk_st_close(&b->st);
-}
-
-static float *golden_f32(struct batch *b, const char *name, size_t *n)
-{
-    struct ctk_err e;
-    const struct ctk_st_tensor *t = ctk_st_find(&b->st, name);
-    if (!t) {
-        fprintf(stderr, "test_bert: golden file has no %s\n", name);
-        exit(1);
-    }
-    float *x = ctk_st_get_f32(&b->st, t, &e);
-    if (!x) die(e.msg);
-    if (n) *n = t->nelem;
-    return x;
-}
-
-static double maxdiff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        m = d > m ? d : m;
-    }
-    return m;
-}
-
-static void encode(struct ctk_encoder *enc, const struct ctk_tokens *t, float *emb)
-{
-    struct ctk_err e;
-    if (enc->ops->forward(enc, t, emb, 0, 0, &e) < 0) die(e.msg);
-}
-
-/* --- forward against the reference ------------------------------------------ */
-
-static const char *modes[] = {"mean", "cls", "max", "mean_sqrt_len"};
-static const char *mode_names[] = {"mean", "cls", "max", "mean_sqrt_len_tokens"};
-
-static void forward_checks(const char *preset, const char *dtype)
-{
-    char dir[2048], path[2048], what[4096];
+    char dir[2048], path[2048], label[256];
     make_model(preset, dtype, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/tests/golden/bert/%s.%s.safetensors", srcdir, preset, dtype);
-    struct batch b;
-    load_batch(&b, path);
-    struct ctk_encoder *enc = open_enc(dir, 2);
-    struct ctk_err e;
-    float *emb = malloc((size_t)(b.t.S * enc->dim) * sizeof *emb);
-    for (int m = 0; m < 4; m++)
-        for (int norm = 0; norm < 2; norm++) {
-            if (ctk_transformer_set_pooling(enc, mode_names[m], &e) < 0) die(e.msg);
-            enc->normalize = norm;
-            encode(enc, &b.t, emb);
-            snprintf(path, sizeof path, "pool.%s%s", modes[m], norm ? ".norm" : "");
-            size_t n;
-            float *want = golden_f32(&b, path, &n);
-            if (n != (size_t)(b.t.S * enc->dim)) die("golden pooled size differs");
-            snprintf(what, sizeof what, "%s %s %s: max abs diff", preset, dtype, path);
-            /* mean_sqrt_len sums up to 512 rows / sqrt(512): 22 times the scale of a mean */
-            check(what, maxdiff(emb, want, n), strcmp(modes[m], "mean_sqrt_len") || norm ? 1e-5 : 1e-4);
-            free(want);
-        }
-    /* token embeddings: the sampled rows of the last hidden state */
-    int64_t N, C;
-    const float *h = ctk_transformer_last_hidden(enc, &N, &C);
-    size_t nt;
-    float *want = golden_f32(&b, "tokens", &nt);
-    const struct ctk_st_tensor *rows = ctk_st_find(&b.st, "tokens.rows");
-    int64_t *r = malloc(rows->nelem * 8);
-    memcpy(r, rows->data, rows->nelem * 8);
-    double md = 0;
-    for (size_t k = 0; k < rows->nelem; k++) {
-        double d = maxdiff(h + r[k] * C, want + k * C, (size_t)C);
-        md = d > md ? d : md;
-    }
-    snprintf(what, sizeof what, "%s %s token embeddings (%zu rows): max abs diff", preset, dtype,
-             rows->nelem);
-    check(what, md, 1e-4);
-    free(r);
-    free(want);
-    free(emb);
-    ctk_encoder_free(enc);
-    free_batch(&b);
-}
-
-/* --- the same results whatever the threads and the batch size --------------- */
-
-static void invariance_checks(const char *preset)
-{
-    char dir[2048], path[2048], what[4096];
-    make_model(preset, "f32", dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/tests/golden/bert/%s.f32.safetensors", srcdir, preset);
-    struct batch b;
-    load_batch(&b, path);
-    struct ctk_encoder *e1 = open_enc(dir, 1), *e2 = open_enc(dir, 2);
-    int64_t S = b.t.S, D = e1->dim;
-    float *ref = malloc((size_t)(S * D) * sizeof *ref), *emb = malloc((size_t)(S * D) * sizeof *emb);
-    encode(e1, &b.t, ref);
-    encode(e2, &b.t, emb);
-    snprintf(what, sizeof what, "%s: 1 thread vs 2 threads, max abs diff", preset);
-    check(what, maxdiff(ref, emb, (size_t)(S * D)), 1e-6);
-    int sizes[] = {1, 3};
-    for (int k = 0; k < 2; k++) {
-        /* the same sequences in batches of sizes[k], in reverse order of batches */
-        for (int64_t s0 = S - (S - 1) % sizes[k] - 1; s0 >= 0; s0 -= sizes[k]) {
-            int64_t n = S - s0 < sizes[k] ? S - s0 : sizes[k];
-            int64_t offs[8];
-            for (int64_t i = 0; i <= n; i++) offs[i] = b.t.offsets[s0 + i] - b.t.offsets[s0];
-            struct ctk_tokens t = {n, b.t.ids + b.t.offsets[s0], b.t.type_ids + b.t.offsets[s0], offs};
-            encode(e2, &t, emb + s0 * D);
-        }
-        snprintf(what, sizeof what, "%s: batches of %d vs one batch, max abs diff", preset, sizes[k]);
-        check(what, maxdiff(ref, emb, (size_t)(S * D)), 1e-6);
-    }
-    free(ref);
-    free(emb);
-    ctk_encoder_free(e1);
-    ctk_encoder_free(e2);
-    free_batch(&b);
+    snprintf(label, sizeof label, "%s %s", preset, dtype);
+    forward_checks(dir, path, label);
+    if (invariance) invariance_checks(dir, path, preset);
 }
 
 /* --- backward against the reference ----------------------------------------- */
@@ -309,20 +144,20 @@ static void dropout_and_save_checks(void)
     int64_t S = b.t.S, D = enc->dim;
     size_t n = (size_t)(S * D);
     float *a = malloc(n * 4), *t1 = malloc(n * 4), *t2 = malloc(n * 4), *t3 = malloc(n * 4);
-    encode(enc, &b.t, a);
+    encode(enc, &b.t, a, 0, 0);
     if (enc->ops->forward(enc, &b.t, t1, 1, 5, &e) < 0 || enc->ops->forward(enc, &b.t, t2, 1, 5, &e) < 0 ||
         enc->ops->forward(enc, &b.t, t3, 1, 6, &e) < 0)
         die(e.msg);
     check("dropout: training, same seed: max abs diff", maxdiff(t1, t2, n), 0);
     check("dropout: training, other seed differs (0 = yes)", maxdiff(t1, t3, n) < 1e-3, 0);
     check("dropout: training differs from inference (0 = yes)", maxdiff(t1, a, n) < 1e-3, 0);
-    encode(enc, &b.t, t2);
+    encode(enc, &b.t, t2, 0, 0);
     check("dropout: inference after training unchanged: max abs diff", maxdiff(a, t2, n), 0);
 
     snprintf(path, sizeof path, "%s/saved", tmpdir);
     if (enc->ops->save(enc, path, &e) < 0) die(e.msg);
     struct ctk_encoder *re = open_enc(path, 1);
-    encode(re, &b.t, t2);
+    encode(re, &b.t, t2, 0, 0);
     check("save and reopen: max abs diff", maxdiff(a, t2, n), 0);
     ctk_encoder_free(re);
     ctk_encoder_free(enc);
@@ -435,8 +270,8 @@ static void naming_and_bf16_checks(void)
     struct ctk_encoder *a = open_enc(dir, 1), *p = open_enc(pdir, 1);
     size_t n = (size_t)(b.t.S * a->dim);
     float *ea = malloc(n * 4), *ep = malloc(n * 4);
-    encode(a, &b.t, ea);
-    encode(p, &b.t, ep);
+    encode(a, &b.t, ea, 0, 0);
+    encode(p, &b.t, ep, 0, 0);
     check("weights named bert.*: max abs diff", maxdiff(ea, ep, n), 0);
     ctk_encoder_free(p);
 
@@ -444,7 +279,7 @@ static void naming_and_bf16_checks(void)
        the embeddings must stay close to F32's (normalised: cosine above 0.999) */
     make_model("tiny", "bf16", pdir, sizeof pdir);
     p = open_enc(pdir, 1);
-    encode(p, &b.t, ep);
+    encode(p, &b.t, ep, 0, 0);
     double worst = 1;
     for (int64_t s = 0; s < b.t.S; s++) {
         double dot = 0;
@@ -456,25 +291,6 @@ static void naming_and_bf16_checks(void)
     ctk_encoder_free(a);
     free(ea), free(ep);
     free_batch(&b);
-}
-
-/* Rewrite key "k": value in config.json of a copy of dir; expect the open to fail naming k. */
-static void refusal(const char *src, const char *key, const char *val)
-{
-    char dir[4096], cmd[16384];
-    snprintf(dir, sizeof dir, "%s/bad-%s", tmpdir, key);
-    snprintf(cmd, sizeof cmd,
-             "rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"%s\": *[^,}]*/\"%s\": %s/' '%s/config.json'",
-             dir, src, dir, key, key, val, dir);
-    if (system(cmd) != 0) die("cannot make a folder with a bad config");
-    struct ctk_err e;
-    struct ctk_encoder *enc = ctk_encoder_open(dir, 1, &e);
-    char what[256];
-    snprintf(what, sizeof what, "refuses %s %s, naming it (0 = yes)", key, val);
-    int ok = !enc && strstr(e.msg, key);
-    check(what, !ok, 0);
-    if (!ok && !enc) printf("    message: %s\n", e.msg);
-    if (enc) ctk_encoder_free(enc);
 }
 
 int main(int argc, char **argv)
@@ -489,9 +305,8 @@ int main(int argc, char **argv)
 #endif
     const char *presets[] = {"tiny", "minilm-l6"};
     for (int p = 0; p < (quick ? 1 : 2); p++) {
-        forward_checks(presets[p], "f32");
-        forward_checks(presets[p], "f16");
-        invariance_checks(presets[p]);
+        model_checks(presets[p], "f32", 1);
+        model_checks(presets[p], "f16", 0);
         char file[64];
         snprintf(file, sizeof file, "%s.grad", presets[p]);
         grad_checks(presets[p], file);

@@ -1,5 +1,5 @@
 /*
- * test_mpnet.c -- the MPNet encoder (lib/mpnet.c) against the PyTorch
+ * test_mpnet.c -- the MPNet encoder (lib/mpnet.c on lib/transformer.c) against the PyTorch
  * reference (tests/ref/mpnet_ref.py, float64):
  *
  *  - the relative position buckets of -1100..1100 as torch computes them;
@@ -22,35 +22,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "encoder.h"
 #include "mpnet.h"
-#include "transformer.h"
-#include "safetensors.h"
 
-static int failures;
-static char tmpdir[] = "/tmp/ctk-test-mpnet-XXXXXX";
-static const char *srcdir = ".", *builddir = ".";
-
-static void check(const char *what, double v, double tol)
-{
-    int bad = !(v <= tol);
-    printf("%-62s %.3g (tolerance %.0e)%s\n", what, v, tol, bad ? "  FAIL" : "");
-    failures += bad;
-}
-
-static void die(const char *msg)
-{
-    fprintf(stderr, "test_mpnet: %s\n", msg);
-    exit(1);
-}
-
-static void run(const char *cmd)
-{
-    if (system(cmd) != 0) {
-        fprintf(stderr, "test_mpnet: failed: %s\n", cmd);
-        exit(1);
-    }
-}
+#define TEST_NAME "test_mpnet"
+#define KIND "mpnet"
+#define TMPDIR_TEMPLATE "/tmp/ctk-test-mpnet-XXXXXX"
+#include "transformer_check.h"
 
 static void make_model(const char *preset, char *dir, size_t size)
 {
@@ -60,68 +37,6 @@ static void make_model(const char *preset, char *dir, size_t size)
     snprintf(cmd, sizeof cmd, "'%s/bin/ctk-init-model' -q --preset %s --seed 1 --vocab "
              "'%s/tokenizer.json' -o '%s'", builddir, preset, tmpdir, dir);
     run(cmd);
-}
-
-static struct ctk_encoder *open_enc(const char *dir, int threads)
-{
-    struct ctk_err e;
-    struct ctk_encoder *enc = ctk_encoder_open(dir, threads, &e);
-    if (!enc) die(e.msg);
-    if (!ctk_is_transformer(enc) || strcmp(enc->kind, "mpnet") != 0) die("not opened as MPNet");
-    return enc;
-}
-
-struct batch {
-    struct ctk_st st;
-    struct ctk_tokens t;
-};
-
-static void load_batch(struct batch *b, const char *path)
-{
-    struct ctk_err e;
-    if (ctk_st_open(&b->st, path, &e) < 0) die(e.msg);
-    const struct ctk_st_tensor *ti = ctk_st_find(&b->st, "ids"), *to = ctk_st_find(&b->st, "offsets");
-    if (!ti || !to) die("golden file without ids, offsets");
-    int32_t *ids = malloc(ti->nelem * 4);
-    int64_t *offs = malloc(to->nelem * 8);
-    memcpy(ids, ti->data, ti->nelem * 4);
-    memcpy(offs, to->data, to->nelem * 8);
-    b->t = (struct ctk_tokens){(int64_t)to->nelem - 1, ids, NULL, offs};
-}
-
-static void free_batch(struct batch *b)
-{
-    free((void *)b->t.ids);
-    free((void *)b->t.offsets);
-    ctk_st_close(&b->st);
-}
-
-static float *golden_f32(struct batch *b, const char *name, size_t *n)
-{
-    struct ctk_err e;
-    const struct ctk_st_tensor *t = ctk_st_find(&b->st, name);
-    if (!t) die("golden file lacks a tensor");
-    float *x = ctk_st_get_f32(&b->st, t, &e);
-    if (!x) die(e.msg);
-    if (n) *n = t->nelem;
-    return x;
-}
-
-static double maxdiff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        m = d > m ? d : m;
-    }
-    return m;
-}
-
-static void encode(struct ctk_encoder *enc, const struct ctk_tokens *t, float *emb, int train,
-                   uint64_t seed)
-{
-    struct ctk_err e;
-    if (enc->ops->forward(enc, t, emb, train, seed, &e) < 0) die(e.msg);
 }
 
 static void bucket_checks(void)
@@ -145,85 +60,14 @@ static void bucket_checks(void)
     free_batch(&b);
 }
 
-static const char *modes[] = {"mean", "cls", "max", "mean_sqrt_len"};
-static const char *mode_names[] = {"mean", "cls", "max", "mean_sqrt_len_tokens"};
-
-static void forward_checks(const char *preset)
+/* The fixture of a preset, and the forward and invariance checks on it. */
+static void model_checks(const char *preset)
 {
-    char dir[2048], path[2048], what[4096];
+    char dir[2048], path[2048];
     make_model(preset, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/tests/golden/mpnet/%s.safetensors", srcdir, preset);
-    struct batch b;
-    load_batch(&b, path);
-    struct ctk_encoder *enc = open_enc(dir, 2);
-    struct ctk_err e;
-    float *emb = malloc((size_t)(b.t.S * enc->dim) * sizeof *emb);
-    for (int m = 0; m < 4; m++)
-        for (int norm = 0; norm < 2; norm++) {
-            if (ctk_transformer_set_pooling(enc, mode_names[m], &e) < 0) die(e.msg);
-            enc->normalize = norm;
-            encode(enc, &b.t, emb, 0, 0);
-            snprintf(path, sizeof path, "pool.%s%s", modes[m], norm ? ".norm" : "");
-            size_t n;
-            float *want = golden_f32(&b, path, &n);
-            if (n != (size_t)(b.t.S * enc->dim)) die("golden pooled size differs");
-            snprintf(what, sizeof what, "%s %s: max abs diff", preset, path);
-            /* mean_sqrt_len sums up to 512 rows / sqrt(512): 22 times the scale of a mean */
-            check(what, maxdiff(emb, want, n), strcmp(modes[m], "mean_sqrt_len") || norm ? 1e-5 : 1e-4);
-            free(want);
-        }
-    int64_t N, C;
-    const float *h = ctk_transformer_last_hidden(enc, &N, &C);
-    size_t nt;
-    float *want = golden_f32(&b, "tokens", &nt);
-    const struct ctk_st_tensor *rows = ctk_st_find(&b.st, "tokens.rows");
-    int64_t *r = malloc(rows->nelem * 8);
-    memcpy(r, rows->data, rows->nelem * 8);
-    double md = 0;
-    for (size_t k = 0; k < rows->nelem; k++) {
-        double d = maxdiff(h + r[k] * C, want + k * C, (size_t)C);
-        md = d > md ? d : md;
-    }
-    snprintf(what, sizeof what, "%s token embeddings (%zu rows): max abs diff", preset, rows->nelem);
-    check(what, md, 1e-4);
-    free(r);
-    free(want);
-    free(emb);
-    ctk_encoder_free(enc);
-    free_batch(&b);
-}
-
-static void invariance_checks(const char *preset)
-{
-    char dir[2048], path[2048], what[4096];
-    make_model(preset, dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/tests/golden/mpnet/%s.safetensors", srcdir, preset);
-    struct batch b;
-    load_batch(&b, path);
-    struct ctk_encoder *e1 = open_enc(dir, 1), *e2 = open_enc(dir, 2);
-    int64_t S = b.t.S, D = e1->dim;
-    float *ref = malloc((size_t)(S * D) * sizeof *ref), *emb = malloc((size_t)(S * D) * sizeof *emb);
-    encode(e1, &b.t, ref, 0, 0);
-    encode(e2, &b.t, emb, 0, 0);
-    snprintf(what, sizeof what, "%s: 1 thread vs 2 threads, max abs diff", preset);
-    check(what, maxdiff(ref, emb, (size_t)(S * D)), 1e-6);
-    int sizes[] = {1, 3};
-    for (int k = 0; k < 2; k++) {
-        for (int64_t s0 = S - (S - 1) % sizes[k] - 1; s0 >= 0; s0 -= sizes[k]) {
-            int64_t n = S - s0 < sizes[k] ? S - s0 : sizes[k];
-            int64_t offs[8];
-            for (int64_t i = 0; i <= n; i++) offs[i] = b.t.offsets[s0 + i] - b.t.offsets[s0];
-            struct ctk_tokens t = {n, b.t.ids + b.t.offsets[s0], NULL, offs};
-            encode(e2, &t, emb + s0 * D, 0, 0);
-        }
-        snprintf(what, sizeof what, "%s: batches of %d vs one batch, max abs diff", preset, sizes[k]);
-        check(what, maxdiff(ref, emb, (size_t)(S * D)), 1e-6);
-    }
-    free(ref);
-    free(emb);
-    ctk_encoder_free(e1);
-    ctk_encoder_free(e2);
-    free_batch(&b);
+    forward_checks(dir, path, preset);
+    invariance_checks(dir, path, preset);
 }
 
 /* dropout seeded, only in training; training forward without dropout = inference; save, reopen. */
@@ -267,24 +111,6 @@ static void dropout_and_save_checks(void)
     free_batch(&b);
 }
 
-/* A folder with config.json's field set to value must be refused naming the field. */
-static void refusal(const char *dir, const char *field, const char *value)
-{
-    char cmd[8192], bad[2100];
-    snprintf(bad, sizeof bad, "%s/bad", tmpdir);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"%s\": [^,]*/\"%s\": %s/' "
-             "'%s/config.json'", bad, dir, bad, field, field, value, bad);
-    run(cmd);
-    struct ctk_err e;
-    struct ctk_encoder *enc = ctk_encoder_open(bad, 1, &e);
-    char what[256];
-    snprintf(what, sizeof what, "config %s %s: refused naming the field (0 = yes)", field, value);
-    int ok = !enc && strstr(e.msg, field) != NULL;
-    if (!ok) printf("    %s\n", enc ? "(opened)" : e.msg);
-    check(what, !ok, 0);
-    if (enc) ctk_encoder_free(enc);
-}
-
 int main(int argc, char **argv)
 {
     if (getenv("CTK_SRCDIR")) srcdir = getenv("CTK_SRCDIR");
@@ -302,8 +128,7 @@ int main(int argc, char **argv)
     bucket_checks();
     const char *presets[] = {"tiny-mpnet", "mpnet-base"};
     for (int p = 0; p < (quick ? 1 : 2); p++) {
-        forward_checks(presets[p]);
-        invariance_checks(presets[p]);
+        model_checks(presets[p]);
     }
     dropout_and_save_checks();
     char tiny[4096];
