@@ -295,14 +295,7 @@ static void naming_and_bf16_checks(void)
 
 int main(int argc, char **argv)
 {
-    if (getenv("CTK_SRCDIR")) srcdir = getenv("CTK_SRCDIR");
-    if (getenv("CTK_BUILDDIR")) builddir = getenv("CTK_BUILDDIR");
-    if (!mkdtemp(tmpdir)) die("cannot make a temporary folder");
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-#ifdef CTK_TEST_AMX /* test_bert_amx: the small model only, on the emulated AMX kernel */
-    int amx_emu_begin(void);
-    quick = amx_emu_begin();
-#endif
+    int quick = test_begin(argc, argv);
     const char *presets[] = {"tiny", "minilm-l6"};
     for (int p = 0; p < (quick ? 1 : 2); p++) {
         model_checks(presets[p], "f32", 1);
@@ -339,9 +332,5 @@ int main(int argc, char **argv)
     refusal(tiny, "position_embedding_type", "\"relative_key\"");
     refusal(tiny, "num_attention_heads", "5");
     refusal(tiny, "model_type", "\"gpt2\"");
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "test_bert: could not remove %s\n", tmpdir);
-    if (failures) printf("test_bert: %d check(s) failed\n", failures);
-    return failures != 0;
+    return test_end();
 }

@@ -113,31 +113,19 @@ static void dropout_and_save_checks(void)
 
 int main(int argc, char **argv)
 {
-    if (getenv("CTK_SRCDIR")) srcdir = getenv("CTK_SRCDIR");
-    if (getenv("CTK_BUILDDIR")) builddir = getenv("CTK_BUILDDIR");
-    if (!mkdtemp(tmpdir)) die("cannot make a temporary folder");
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-#ifdef CTK_TEST_AMX /* test_mpnet_amx: the small model only, on the emulated AMX kernel */
-    int amx_emu_begin(void);
-    quick = amx_emu_begin();
-#endif
+    int quick = test_begin(argc, argv);
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "gzip -dc '%s/tests/data/tok/models/all-mpnet-base-v2/tokenizer.json.gz' "
              "> '%s/tokenizer.json'", srcdir, tmpdir);
     run(cmd);
     bucket_checks();
     const char *presets[] = {"tiny-mpnet", "mpnet-base"};
-    for (int p = 0; p < (quick ? 1 : 2); p++) {
-        model_checks(presets[p]);
-    }
+    for (int p = 0; p < (quick ? 1 : 2); p++) model_checks(presets[p]);
     dropout_and_save_checks();
     char tiny[4096];
     make_model("tiny-mpnet", tiny, sizeof tiny);
     refusal(tiny, "hidden_act", "\"relu\"");
     refusal(tiny, "num_attention_heads", "5");
     refusal(tiny, "relative_attention_num_buckets", "16");
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "test_mpnet: could not remove %s\n", tmpdir);
-    if (failures) printf("test_mpnet: %d check(s) failed\n", failures);
-    return failures != 0;
+    return test_end();
 }

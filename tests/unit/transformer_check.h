@@ -24,6 +24,11 @@
  *   refusal(dir, key, value)
  *                           config.json's key set to value must be refused
  *                           with a message naming the key
+ *   test_begin(argc, argv)  reads CTK_SRCDIR and CTK_BUILDDIR, makes tmpdir;
+ *                           returns 1 for a quick run (--quick, or the
+ *                           emulated AMX kernel of the _amx builds, where
+ *                           the small model only is checked)
+ *   test_end()              removes tmpdir; main's exit status
  *
  * The includer defines TEST_NAME ("test_bert"), KIND (the model type its
  * folders say: "bert") and TMPDIR_TEMPLATE, and sets srcdir and builddir
@@ -231,6 +236,28 @@ static inline void refusal(const char *src, const char *key, const char *val)
     if (!ok) printf("    %s\n", enc ? "(opened)" : e.msg);
     check(what, !ok, 0);
     if (enc) ctk_encoder_free(enc);
+}
+
+static inline int test_begin(int argc, char **argv)
+{
+    if (getenv("CTK_SRCDIR")) srcdir = getenv("CTK_SRCDIR");
+    if (getenv("CTK_BUILDDIR")) builddir = getenv("CTK_BUILDDIR");
+    if (!mkdtemp(tmpdir)) die("cannot make a temporary folder");
+    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+#ifdef CTK_TEST_AMX
+    int amx_emu_begin(void);
+    quick = amx_emu_begin();
+#endif
+    return quick;
+}
+
+static inline int test_end(void)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "%s: could not remove %s\n", TEST_NAME, tmpdir);
+    if (failures) printf("%s: %d check(s) failed\n", TEST_NAME, failures);
+    return failures != 0;
 }
 
 #endif
