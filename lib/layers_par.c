@@ -28,8 +28,25 @@ void layers_par_free(struct layers_par *P)
 {
     if (P->pool.tid) ctk_pool_free(&P->pool);
     free(P->partial);
-    P->partial = NULL;
-    P->partial_cap = 0;
+    free(P->amx_b);
+    free(P->ta);
+    free(P->tb);
+    free(P->tout);
+    free(P->work);
+    P->partial = P->ta = P->tb = P->tout = P->work = NULL;
+    P->amx_b = NULL;
+    P->partial_cap = P->amx_b_cap = P->ta_cap = P->tb_cap = P->tout_cap = P->work_cap = 0;
+}
+
+/* *buf grown to n floats at least (its contents not kept). */
+static float *grow(float **buf, size_t *cap, size_t n)
+{
+    if (n > *cap) {
+        free(*buf);
+        *buf = xmallocarray(n ? n : 1, sizeof **buf);
+        *cap = n;
+    }
+    return *buf;
 }
 
 uint64_t par_site_seed(uint64_t seed, int64_t layer, int site)
@@ -111,6 +128,9 @@ static void ew_item(void *ctx, int64_t item, int thread)
     switch (j->op) {
     case EW_DROPOUT: dropout_forward_part(j->out, j->a, j->p, j->seed, i0, i1); break;
     case EW_DROPOUT_BACKWARD: dropout_backward_part(j->out, j->a, j->p, j->seed, i0, i1); break;
+    case EW_ADD:
+        for (int64_t i = i0; i < i1; i++) j->out[i] += j->a[i];
+        break;
     default: gelu_backward(j->out + i0, j->a + i0, j->b + i0, i1 - i0); break;
     }
 }
@@ -185,12 +205,65 @@ static void lin_item(void *ctx, int64_t item, int thread)
     linear_forward_cols(j->out, j->inp, j->w, j->b, j->N, j->C, j->OC, o0, o1);
 }
 
+/* --- training's products on the AMX kernel -------------------------------- */
+
+struct tr_job {
+    float *dst;
+    const float *src;
+    int64_t R, C; /* src (R, C) into dst (C, R) */
+};
+
+#define TR_ROWS 64
+static void tr_item(void *ctx, int64_t item, int thread)
+{
+    (void)thread;
+    struct tr_job *j = ctx;
+    int64_t r0 = item * TR_ROWS, r1 = r0 + TR_ROWS < j->R ? r0 + TR_ROWS : j->R;
+    for (int64_t c0 = 0; c0 < j->C; c0 += TR_ROWS) {
+        int64_t c1 = c0 + TR_ROWS < j->C ? c0 + TR_ROWS : j->C;
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t c = c0; c < c1; c++) j->dst[c * j->R + r] = j->src[r * j->C + c];
+    }
+}
+
+/* dst (C, R) = src (R, C)ᵀ, blocks of rows over the pool. */
+static void par_transpose(struct layers_par *P, float *dst, const float *src, int64_t R, int64_t C)
+{
+    struct tr_job j = {dst, src, R, C};
+    ctk_pool_run(&P->pool, (R + TR_ROWS - 1) / TR_ROWS, tr_item, &j);
+}
+
+/* out (M, N) = a (M, K) · bᵀ, b (N, K) packed now into AMX pieces. */
+static void amx_product(struct layers_par *P, float *out, const float *a, const float *b,
+                        const float *bias, int64_t M, int64_t K, int64_t N)
+{
+    size_t bytes = ctk_gemm_amx_size(N, K);
+    if (bytes > P->amx_b_cap) {
+        free(P->amx_b);
+        P->amx_b = xmalloc(bytes);
+        P->amx_b_cap = bytes;
+    }
+    ctk_gemm_amx_pack(P->amx_b, b, N, K);
+    float *work = grow(&P->work, &P->work_cap, (size_t)P->threads * ctk_gemm_work(K));
+    ctk_gemm_packed_pool(&P->pool, work, out, a, P->amx_b, bias, CTK_GEMM_NONE, M, K, N);
+}
+
+/* Training with the AMX kernel: the weights are not packed, the kernel is AMX's. */
+static int amx_training(const struct layers_par *P)
+{
+    return !P->lin->packed && !P->blas_threads && ctk_gemm_kind() == 2;
+}
+
 void par_linear(struct layers_par *P, float *out, const float *inp, const float *w,
                 const float *bias, int64_t N, int64_t C, int64_t OC)
 {
     if (P->lin->packed) {
         ctk_gemm_packed_pool(&P->pool, P->lin->work, out, inp, ctk_gemm_layers_weight(P->lin, w),
                              bias, CTK_GEMM_NONE, N, C, OC);
+        return;
+    }
+    if (amx_training(P)) {
+        amx_product(P, out, inp, w, bias, N, C, OC);
         return;
     }
     if (P->threads == 1 || P->blas_threads) {
@@ -234,6 +307,24 @@ void par_linear_backward(struct layers_par *P, float *dinp, float *dw, float *db
                          const float *dout, const float *inp, const float *w, int64_t N,
                          int64_t C, int64_t OC)
 {
+    if (amx_training(P) && N > 0) {
+        float *tout = grow(&P->tout, &P->tout_cap, (size_t)(N > OC ? N : OC) * (size_t)C);
+        if (dinp) { /* dinp (N, C) += dout (N, OC) · w: the kernel's b is wᵀ (C, OC) */
+            float *wt = grow(&P->tb, &P->tb_cap, (size_t)(OC * C));
+            par_transpose(P, wt, w, OC, C);
+            amx_product(P, tout, dout, wt, NULL, N, OC, C);
+            par_ew(P, EW_ADD, dinp, tout, NULL, 0, 0, N * C);
+        }
+        if (dw) { /* dw (OC, C) += doutᵀ (OC, N) · inp: the kernel's b is inpᵀ (C, N) */
+            float *dt = grow(&P->ta, &P->ta_cap, (size_t)(N * OC));
+            float *it = grow(&P->tb, &P->tb_cap, (size_t)(N * C));
+            par_transpose(P, dt, dout, N, OC);
+            par_transpose(P, it, inp, N, C);
+            amx_product(P, tout, dt, it, NULL, OC, N, C);
+            par_ew(P, EW_ADD, dw, tout, NULL, 0, 0, OC * C);
+        }
+        dinp = dw = NULL; /* the bias's sums below */
+    }
     if (P->threads == 1 || P->blas_threads) {
         linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
         return;

@@ -9,9 +9,13 @@
  * columns) that do not depend on the number of threads, and every sum
  * across items is added in item order: results are the same with any
  * number of threads. The linear layers run on lib/gemm.h's kernel over
- * packed weights when the encoder has packed them (inference), else on
- * sgemm: OpenBLAS single-threaded on blocks of columns, or with
- * blas_threads, OpenBLAS's own threads on the whole product.
+ * packed weights when the encoder has packed them (inference). In training
+ * the weights change at every step: with the AMX kernel (ctk_gemm_kind()
+ * 2) each product packs its second operand at the call (the forward w, the
+ * input gradient wᵀ, the weight gradient the input's transpose, multiplied
+ * by dout's), and gradients are added from a temporary; else sgemm,
+ * OpenBLAS single-threaded on blocks of columns, or with blas_threads,
+ * OpenBLAS's own threads on the whole product.
  */
 #ifndef CTK_LAYERS_PAR_H
 #define CTK_LAYERS_PAR_H
@@ -31,6 +35,11 @@ struct layers_par {
     float eps;                   /* LayerNorm's */
     float *partial;              /* LayerNorm backward's per-block sums */
     size_t partial_cap;
+    /* training on the AMX kernel: packed operand, transposes, product, kernel working space */
+    void *amx_b;
+    size_t amx_b_cap;
+    float *ta, *tb, *tout, *work;
+    size_t ta_cap, tb_cap, tout_cap, work_cap;
 };
 
 /* Start the pool of threads threads; lin and the widths are the encoder's. */
@@ -43,8 +52,11 @@ void par_layernorm(struct layers_par *P, float *out, float *res, float *mean, fl
                    const float *a, const float *abias, const float *bb, const float *w,
                    const float *bias, int64_t N);
 
-/* Elementwise over n elements: out = dropout(x); out += dropout's backward of x; out += gelu'(y)·x. */
-enum { EW_DROPOUT, EW_DROPOUT_BACKWARD, EW_GELU_BACKWARD };
+/*
+ * Elementwise over n elements: out = dropout(x); out += dropout's backward
+ * of x; out += gelu'(y)·x; out += x.
+ */
+enum { EW_DROPOUT, EW_DROPOUT_BACKWARD, EW_GELU_BACKWARD, EW_ADD };
 void par_ew(struct layers_par *P, int op, float *out, const float *x, const float *y, float p,
             uint64_t seed, int64_t n);
 
