@@ -15,7 +15,6 @@ void layers_par_init(struct layers_par *P, int threads, int blas_threads,
                      struct ctk_gemm_layers *lin, int64_t C, int64_t I, float eps)
 {
     memset(P, 0, sizeof *P);
-    P->threads = threads;
     P->blas_threads = blas_threads;
     P->lin = lin;
     P->C = C;
@@ -128,9 +127,7 @@ static void ew_item(void *ctx, int64_t item, int thread)
     switch (j->op) {
     case EW_DROPOUT: dropout_forward_part(j->out, j->a, j->p, j->seed, i0, i1); break;
     case EW_DROPOUT_BACKWARD: dropout_backward_part(j->out, j->a, j->p, j->seed, i0, i1); break;
-    case EW_ADD:
-        for (int64_t i = i0; i < i1; i++) j->out[i] += j->a[i];
-        break;
+    case EW_ADD: residual_forward(j->out + i0, j->out + i0, j->a + i0, i1 - i0); break;
     default: gelu_backward(j->out + i0, j->a + i0, j->b + i0, i1 - i0); break;
     }
 }
@@ -170,15 +167,11 @@ void par_layernorm_backward(struct layers_par *P, float *dinp, float *dw, float 
                             const float *rstd, const float *w, int64_t N)
 {
     int64_t C = P->C, blocks = (N + LNB_ROWS - 1) / LNB_ROWS;
-    if ((size_t)(blocks * 2 * C) > P->partial_cap) {
-        free(P->partial);
-        P->partial_cap = (size_t)(blocks * 2 * C);
-        P->partial = xmallocarray(P->partial_cap, sizeof(float));
-    }
-    struct lnb_job j = {dinp, P->partial, dout, inp, mean, rstd, w, N, C};
+    struct lnb_job j = {dinp, grow(&P->partial, &P->partial_cap, (size_t)(blocks * 2 * C)), dout,
+                        inp, mean, rstd, w, N, C};
     ctk_pool_run(&P->pool, blocks, lnb_item, &j);
     for (int64_t k = 0; k < blocks; k++) {
-        const float *pw = P->partial + k * 2 * C, *pb = pw + C;
+        const float *pw = j.partial + k * 2 * C, *pb = pw + C;
         for (int64_t i = 0; i < C; i++) {
             dw[i] += pw[i];
             db[i] += pb[i];
@@ -244,7 +237,7 @@ static void amx_product(struct layers_par *P, float *out, const float *a, const 
         P->amx_b_cap = bytes;
     }
     ctk_gemm_amx_pack(P->amx_b, b, N, K);
-    float *work = grow(&P->work, &P->work_cap, (size_t)P->threads * ctk_gemm_work(K));
+    float *work = grow(&P->work, &P->work_cap, (size_t)P->pool.nthreads * ctk_gemm_work(K));
     ctk_gemm_packed_pool(&P->pool, work, out, a, P->amx_b, bias, CTK_GEMM_NONE, M, K, N);
 }
 
@@ -266,11 +259,11 @@ void par_linear(struct layers_par *P, float *out, const float *inp, const float 
         amx_product(P, out, inp, w, bias, N, C, OC);
         return;
     }
-    if (P->threads == 1 || P->blas_threads) {
+    if (P->pool.nthreads == 1 || P->blas_threads) {
         linear_forward(out, inp, w, bias, N, C, OC);
         return;
     }
-    struct lin_job j = {out, inp, w, bias, N, C, OC, share(OC, P->threads)};
+    struct lin_job j = {out, inp, w, bias, N, C, OC, share(OC, P->pool.nthreads)};
     ctk_pool_run(&P->pool, (OC + j.per - 1) / j.per, lin_item, &j);
 }
 
@@ -325,11 +318,11 @@ void par_linear_backward(struct layers_par *P, float *dinp, float *dw, float *db
         }
         dinp = dw = NULL; /* the bias's sums below */
     }
-    if (P->threads == 1 || P->blas_threads) {
+    if (P->pool.nthreads == 1 || P->blas_threads) {
         linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
         return;
     }
-    struct linb_job j = {dinp, dw, db, dout, inp, w, N, C, OC, share(C, P->threads),
-                         share(OC, P->threads)};
-    ctk_pool_run(&P->pool, P->threads, linb_item, &j);
+    struct linb_job j = {dinp, dw, db, dout, inp, w, N, C, OC, share(C, P->pool.nthreads),
+                         share(OC, P->pool.nthreads)};
+    ctk_pool_run(&P->pool, P->pool.nthreads, linb_item, &j);
 }

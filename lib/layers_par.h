@@ -27,8 +27,7 @@
 #include "pool.h"
 
 struct layers_par {
-    struct ctk_pool pool;        /* the threads, persistent across passes */
-    int threads;                 /* the pool's, the caller's included */
+    struct ctk_pool pool;        /* the threads (pool.nthreads, the caller's included) */
     int blas_threads;            /* products threaded by OpenBLAS instead of the pool */
     struct ctk_gemm_layers *lin; /* the encoder's linear weights (packed or not) */
     int64_t C, I;                /* hidden and FFN widths */

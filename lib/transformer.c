@@ -98,12 +98,14 @@ struct transformer {
     struct ctk_model model; /* opened without weights, for save */
     float *pooler;          /* (C*C + C) pooler.dense weight and bias, or NULL */
     enum ctk_pool_mode pool;
-    int threads;
     struct layers_par P;        /* the threads and the passes on them */
     struct ctk_gemm_layers lin; /* the layers' linear weights, packed in inference (lib/gemm.h) */
     float *scratch;             /* (threads, scratch_per) attention working space */
     int64_t scratch_T;
     size_t scratch_per;
+    /* with a bias table: each head's bias by offset r, |r| < rel_T (the batch's longest sequence) */
+    float *relrow; /* (H, 2·rel_T - 1), offset r of head h at h·(2·rel_T - 1) + rel_T - 1 + r */
+    int64_t rel_T;
     struct acts a;
     /* what the last forward saw, for backward */
     struct ctk_tokens t;
@@ -225,18 +227,35 @@ struct att_job {
 
 /*
  * The working space of one attention item: the scores and their gradients
- * (2·T²), or the one-pass kernel's; then the bias by offset and its
- * gradient (2·(2T - 1)) when there is a bias table.
+ * (2·T²), or the one-pass kernel's; then, with a bias table, the gradient
+ * of the bias by offset (2T - 1).
  */
 static void ensure_scratch(struct transformer *b, int64_t Tmax)
 {
     if (Tmax <= b->scratch_T) return;
     size_t fused = ctk_gemm_attention_work(Tmax, b->cfg.C / b->cfg.H);
     b->scratch_per = (size_t)(2 * Tmax * Tmax) > fused ? (size_t)(2 * Tmax * Tmax) : fused;
-    if (b->cfg.NB) b->scratch_per += (size_t)(2 * (2 * Tmax - 1));
+    if (b->cfg.NB) b->scratch_per += (size_t)(2 * Tmax - 1);
     free(b->scratch);
-    b->scratch = xmallocarray((size_t)b->threads * b->scratch_per, sizeof(float));
+    b->scratch = xmallocarray((size_t)b->P.pool.nthreads * b->scratch_per, sizeof(float));
     b->scratch_T = Tmax;
+}
+
+/*
+ * The bias table's rows by offset for a batch whose longest sequence has
+ * Tmax tokens, once per forward for every layer and sequence (the table is
+ * shared by the layers): b->relrow, see struct transformer.
+ */
+static void relative_bias_rows(struct transformer *b, int64_t Tmax)
+{
+    int64_t H = b->cfg.H, W = 2 * Tmax - 1;
+    b->rel_T = Tmax;
+    if (Tmax < 1) return;
+    b->relrow = xreallocarray(b->relrow, (size_t)(H * W), sizeof(float));
+    for (int64_t r = -(Tmax - 1); r <= Tmax - 1; r++) {
+        const float *row = b->p.relb + b->kind->bucket(r) * H;
+        for (int64_t h = 0; h < H; h++) b->relrow[h * W + Tmax - 1 + r] = row[h];
+    }
 }
 
 static void att_item(void *ctx, int64_t item, int thread)
@@ -249,14 +268,9 @@ static void att_item(void *ctx, int64_t item, int thread)
     if (T == 0) return;
     float *scratch = b->scratch + (size_t)thread * b->scratch_per;
     float *att = j->att ? j->att + b->a.att_off[s] : NULL;
-    /* the bias of head h by offset j - i (index T - 1 + j - i) */
-    float *brow = NULL, *dbrow = NULL;
-    if (NB) {
-        brow = scratch + b->scratch_per - 2 * (2 * T - 1);
-        dbrow = brow + 2 * T - 1;
-        for (int64_t r = -(T - 1); r <= T - 1; r++)
-            brow[T - 1 + r] = b->p.relb[b->kind->bucket(r) * H + h];
-    }
+    /* head h's bias by offset j - i, at index T - 1 + j - i, and its gradient */
+    const float *brow = NB ? b->relrow + h * (2 * b->rel_T - 1) + b->rel_T - T : NULL;
+    float *dbrow = NB ? scratch + b->scratch_per - (2 * T - 1) : NULL;
     if (!j->dqkv && !att && j->p == 0 && ctk_gemm_attention_fits(hs)) {
         ctk_gemm_attention(j->out + o * C, C, j->qkv + o * 3 * C, C, hs, T, h,
                            1 / sqrtf((float)hs), brow, scratch);
@@ -280,9 +294,10 @@ static void att_item(void *ctx, int64_t item, int thread)
 
 static void par_attention(struct transformer *b, struct att_job *j, int64_t S)
 {
-    if (b->threads > 1 && b->P.blas_threads) ctk_blas_set_threads(1);
+    int threads = b->P.pool.nthreads;
+    if (threads > 1 && b->P.blas_threads) ctk_blas_set_threads(1);
     ctk_pool_run(&b->P.pool, S * b->cfg.H, att_item, j);
-    if (b->threads > 1 && b->P.blas_threads) ctk_blas_set_threads(b->threads);
+    if (threads > 1 && b->P.blas_threads) ctk_blas_set_threads(threads);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -351,6 +366,7 @@ static int xf_forward(struct ctk_encoder *enc, const struct ctk_tokens *t, float
         att_total += H * T * T;
     }
     ensure_scratch(b, Tmax);
+    if (c->NB) relative_bias_rows(b, Tmax);
     alloc_acts(b, N, S, att_total, train);
     struct acts *a = &b->a;
     a->att_off[0] = 0;
@@ -481,9 +497,9 @@ static void xf_backward(struct ctk_encoder *enc, const float *demb)
 
         /* xo = LayerNorm(res2 = dropout(ffg·W2ᵀ + b2) + h1); dx holds dxo */
         sublayer_backward(b, dh1, dffg, dx, y.res2, y.mean2, y.rstd2, p->ln2w + l * C,
-                          g.ln2w + l * C, g.ln2b + l * C, y.ffg, p->fcprojw + l * C * I, g.fcprojw + l * C * I,
-                          g.fcprojb + l * C, N, I, hp, par_site_seed(seed, l, SITE_FFNOUT), dres,
-                          dtmp);
+                          g.ln2w + l * C, g.ln2b + l * C, y.ffg, p->fcprojw + l * C * I,
+                          g.fcprojw + l * C * I, g.fcprojb + l * C, N, I, hp,
+                          par_site_seed(seed, l, SITE_FFNOUT), dres, dtmp);
         /* ffg = gelu(ff = h1·Wiᵀ + bi) */
         memset(dff, 0, (size_t)(N * I) * sizeof(float));
         par_ew(&b->P, EW_GELU_BACKWARD, dff, dffg, y.ff, 0, 0, N * I);
@@ -492,9 +508,9 @@ static void xf_backward(struct ctk_encoder *enc, const float *demb)
 
         /* h1 = LayerNorm(res1 = dropout(atty·Woᵀ + bo) + x); dh1 reused as datty */
         sublayer_backward(b, dx, dh1, dh1, y.res1, y.mean1, y.rstd1, p->ln1w + l * C,
-                          g.ln1w + l * C, g.ln1b + l * C, y.atty, p->attprojw + l * C * C, g.attprojw + l * C * C,
-                          g.attprojb + l * C, N, C, hp, par_site_seed(seed, l, SITE_ATTOUT), dres,
-                          dtmp);
+                          g.ln1w + l * C, g.ln1b + l * C, y.atty, p->attprojw + l * C * C,
+                          g.attprojw + l * C * C, g.attprojb + l * C, N, C, hp,
+                          par_site_seed(seed, l, SITE_ATTOUT), dres, dtmp);
         /* atty = attention(qkv (, bias)); the bias table's gradient per item, then in item order */
         memset(dqkv, 0, (size_t)(N * 3 * C) * sizeof(float));
         struct att_job aj = {b, NULL, dqkv, dh1, a->att + l * att_total, drelb, y.qkv, t->offsets,
@@ -516,7 +532,7 @@ static void xf_backward(struct ctk_encoder *enc, const float *demb)
     memset(dx, 0, (size_t)(N * C) * sizeof(float));
     par_layernorm_backward(&b->P, dx, g.lnew, g.lneb, dres, a->embsum, a->embmean, a->embrstd,
                            p->lnew, N);
-    if (a->pos) b->kind->positions(a->pos, t->ids, t->offsets, S);
+    /* a->pos: the forward's positions of this batch */
     embeddings_backward(g.wte, g.wpe, g.wtt, dx, t->ids, t->type_ids, a->pos, t->offsets, S, C);
 }
 
@@ -614,6 +630,7 @@ static void xf_free(struct ctk_encoder *enc)
         free(b->params_mem);
         free(b->pooler);
         free(b->scratch);
+        free(b->relrow);
         ctk_gemm_layers_free(&b->lin);
         free(b->ids_copy);
         free(b->types_copy);
@@ -748,12 +765,12 @@ struct ctk_encoder *ctk_transformer_open(const struct ctk_transformer_kind *kind
         memset(&b->model, 0, sizeof b->model);
         return open_failed(enc, &m);
     }
-    b->threads = threads < 1 ? 1 : threads;
+    threads = threads < 1 ? 1 : threads;
     b->lin = (struct ctk_gemm_layers){b->p.qkvw, b->p.attprojw, b->p.fcw, b->p.fcprojw, b->cfg.L,
-                                      b->cfg.C, b->cfg.I, b->threads, 0, NULL, NULL, {0}};
+                                      b->cfg.C, b->cfg.I, threads, 0, NULL, NULL, {0}};
     int blas_threads = getenv("CTK_BERT_BLAS_THREADS") != NULL;
-    layers_par_init(&b->P, b->threads, blas_threads, &b->lin, b->cfg.C, b->cfg.I, b->cfg.eps);
-    ctk_blas_set_threads(blas_threads ? b->threads : 1);
+    layers_par_init(&b->P, threads, blas_threads, &b->lin, b->cfg.C, b->cfg.I, b->cfg.eps);
+    ctk_blas_set_threads(blas_threads ? threads : 1);
     return enc;
 }
 
