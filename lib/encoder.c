@@ -78,7 +78,8 @@ struct ctk_encoder *ctk_encoder_open(const char *dir, int threads, struct ctk_er
 /*
  * Gradients: one zeroed allocation per parameter tensor, freed by the
  * encoder's free. An encoder that needs its gradients laid out its own way
- * (BERT: one slab in the parameters' layout) allocates them itself here.
+ * (the transformers, BERT and MPNet: one slab in the parameters' layout)
+ * allocates them itself here.
  * calloc leaves untouched pages unmapped, so a large sparsely updated table
  * costs only the rows a batch touches.
  */

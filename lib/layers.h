@@ -2,7 +2,7 @@
  * layers.h -- the layers of a BERT-family transformer, forward and backward,
  * over packed token batches (llm.c's train_gpt2.c style).
  *
- * Dimension letters, fixed here for every layer and for bert.c:
+ * Dimension letters, fixed here for every layer and for transformer.c:
  *   N  packed tokens of a batch (all sequences end to end, no padding)
  *   S  sequences in the batch; sequence s is tokens offsets[s] .. offsets[s+1]
  *   T  length of one sequence

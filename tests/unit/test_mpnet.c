@@ -1,6 +1,6 @@
 /*
- * test_mpnet.c -- the MPNet encoder (lib/mpnet.c on lib/transformer.c) against the PyTorch
- * reference (tests/ref/mpnet_ref.py, float64):
+ * test_mpnet.c -- the MPNet encoder (lib/mpnet.c on lib/transformer.c)
+ * against the PyTorch reference (tests/ref/mpnet_ref.py, float64):
  *
  *  - the relative position buckets of -1100..1100 as torch computes them;
  *  - forward: pooled embeddings (mean, cls, max, mean_sqrt_len; normalised
